@@ -1,0 +1,16 @@
+/* Everything public in cmuduo, in one include. */
+#ifndef CMUDUO_CMUDUO_H
+#define CMUDUO_CMUDUO_H
+
+#include "cmuduo/base/alloc.h"
+#include "cmuduo/base/countdown_latch.h"
+#include "cmuduo/base/current_thread.h"
+#include "cmuduo/base/logging.h"
+#include "cmuduo/base/timestamp.h"
+#include "cmuduo/net/callbacks.h"
+#include "cmuduo/net/channel.h"
+#include "cmuduo/net/event_loop.h"
+#include "cmuduo/net/event_loop_thread.h"
+#include "cmuduo/net/event_loop_thread_pool.h"
+
+#endif

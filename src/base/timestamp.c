@@ -1,0 +1,51 @@
+#include "cmuduo/base/timestamp.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <time.h>
+
+static mu_timestamp_t read_clock(clockid_t id) {
+  struct timespec ts;
+  clock_gettime(id, &ts);
+  return (mu_timestamp_t){(int64_t)ts.tv_sec * MU_MICROS_PER_SECOND + ts.tv_nsec / 1000};
+}
+
+mu_timestamp_t mu_timestamp_now(void) {
+  return read_clock(CLOCK_REALTIME);
+}
+
+mu_timestamp_t mu_timestamp_mono_now(void) {
+  return read_clock(CLOCK_MONOTONIC);
+}
+
+mu_timestamp_t mu_timestamp_add_seconds(mu_timestamp_t t, double seconds) {
+  return (mu_timestamp_t){t.us + (int64_t)llround(seconds * (double)MU_MICROS_PER_SECOND)};
+}
+
+char *mu_timestamp_to_string(mu_timestamp_t t, char *buf, size_t len) {
+  int64_t sec = t.us / MU_MICROS_PER_SECOND;
+  int64_t frac = t.us % MU_MICROS_PER_SECOND;
+  if (frac < 0) { /* keep the fraction positive for times before the epoch */
+    frac += MU_MICROS_PER_SECOND;
+    sec -= 1;
+  }
+  snprintf(buf, len, "%" PRId64 ".%06" PRId64, sec, frac);
+  return buf;
+}
+
+char *mu_timestamp_to_formatted_string(mu_timestamp_t t, bool show_micros, char *buf,
+                                       size_t len) {
+  time_t sec = (time_t)(t.us / MU_MICROS_PER_SECOND);
+  int micros = (int)(t.us % MU_MICROS_PER_SECOND);
+  struct tm tm;
+  gmtime_r(&sec, &tm);
+  if (show_micros) {
+    snprintf(buf, len, "%4d%02d%02d %02d:%02d:%02d.%06d", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, micros);
+  } else {
+    snprintf(buf, len, "%4d%02d%02d %02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  }
+  return buf;
+}
