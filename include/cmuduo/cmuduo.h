@@ -7,10 +7,15 @@
 #include "cmuduo/base/current_thread.h"
 #include "cmuduo/base/logging.h"
 #include "cmuduo/base/timestamp.h"
+#include "cmuduo/net/buffer.h"
 #include "cmuduo/net/callbacks.h"
 #include "cmuduo/net/channel.h"
 #include "cmuduo/net/event_loop.h"
 #include "cmuduo/net/event_loop_thread.h"
 #include "cmuduo/net/event_loop_thread_pool.h"
+#include "cmuduo/net/inet_address.h"
+#include "cmuduo/net/tcp_client.h"
+#include "cmuduo/net/tcp_connection.h"
+#include "cmuduo/net/tcp_server.h"
 
 #endif

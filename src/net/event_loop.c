@@ -10,6 +10,7 @@
 #include "cmuduo/base/alloc.h"
 #include "cmuduo/base/current_thread.h"
 #include "cmuduo/base/logging.h"
+#include "cmuduo/net/buffer.h"
 #include "event_loop_internal.h"
 #include "poller.h"
 #include "timer_queue.h"
@@ -42,6 +43,7 @@ struct mu_event_loop {
   pthread_mutex_t mutex;
   functor_vec_t pending; /* guarded by mutex */
   functor_vec_t running; /* loop thread only: the batch being run */
+  char *read_buffer;     /* see mu_event_loop_read_buffer */
 };
 
 /* Per-thread state: the loop owned by this thread (one loop per thread). */
@@ -84,6 +86,7 @@ static void destroy_parts(mu_event_loop_t *loop) {
   mu_free(loop->active.items);
   mu_free(loop->pending.items);
   mu_free(loop->running.items);
+  mu_free(loop->read_buffer);
   mu_free(loop);
 }
 
@@ -345,6 +348,12 @@ void mu_event_loop_remove_channel(mu_event_loop_t *loop, mu_channel_t *ch) {
     }
   }
   loop->poller->ops->remove_channel(loop->poller, ch);
+}
+
+char *mu_event_loop_read_buffer(mu_event_loop_t *loop, size_t *cap) {
+  *cap = MU_BUFFER_CHEAP_PREPEND + MU_BUFFER_EXTRA_READ;
+  if (loop->read_buffer == NULL) loop->read_buffer = mu_malloc(*cap);
+  return loop->read_buffer;
 }
 
 /* ---- queries ------------------------------------------------------------ */

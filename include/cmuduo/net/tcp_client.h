@@ -1,0 +1,63 @@
+/* A TCP client with one connection at a time (muduo's TcpClient).
+ *
+ * connect() resolves nothing (give it an address) and never blocks: the
+ * connector retries a failed connect after 500 ms, doubling up to 30 s. With
+ * enable_retry(), a connection that closes is re-established.
+ *
+ * Threading: new/free and the setters are loop-thread only (set callbacks before
+ * connect). connect, disconnect, stop and connection_ref are thread-safe.
+ */
+#ifndef CMUDUO_NET_TCP_CLIENT_H
+#define CMUDUO_NET_TCP_CLIENT_H
+
+#include <stdbool.h>
+
+#include "cmuduo/net/event_loop.h"
+#include "cmuduo/net/inet_address.h"
+#include "cmuduo/net/tcp_connection.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mu_tcp_client mu_tcp_client_t;
+
+/* NULL with errno ENOMEM on failure. */
+mu_tcp_client_t *mu_tcp_client_new(mu_event_loop_t *loop, const mu_inet_address_t *server,
+                                   const char *name);
+/* Stops connecting; an open connection is closed (its down callback runs in the
+ * loop). Safe while connecting. Loop thread only. */
+void mu_tcp_client_free(mu_tcp_client_t *client);
+
+/* Thread-safe. */
+void mu_tcp_client_connect(mu_tcp_client_t *client);
+/* Half-closes the connection (mu_tcp_connection_shutdown) and stops retrying. */
+void mu_tcp_client_disconnect(mu_tcp_client_t *client);
+/* Stops connecting (an established connection stays). */
+void mu_tcp_client_stop(mu_tcp_client_t *client);
+/* The current connection with a reference the caller drops with
+ * mu_tcp_connection_unref, or NULL. */
+mu_tcp_connection_t *mu_tcp_client_connection_ref(mu_tcp_client_t *client);
+
+/* Loop thread only. */
+void mu_tcp_client_enable_retry(mu_tcp_client_t *client);
+bool mu_tcp_client_retry(const mu_tcp_client_t *client);
+/* A connect attempt not finished in `seconds` is abandoned and retried. */
+void mu_tcp_client_set_connect_timeout(mu_tcp_client_t *client, double seconds);
+/* Retry delays (default 0.5 s doubling to 30 s). */
+void mu_tcp_client_set_retry_delays(mu_tcp_client_t *client, double initial, double max);
+/* Connect attempts that failed so far. */
+int mu_tcp_client_failed_attempts(const mu_tcp_client_t *client);
+void mu_tcp_client_set_connection_callback(mu_tcp_client_t *client, mu_connection_fn fn,
+                                           void *arg);
+void mu_tcp_client_set_message_callback(mu_tcp_client_t *client, mu_message_fn fn,
+                                        void *arg);
+void mu_tcp_client_set_write_complete_callback(mu_tcp_client_t *client,
+                                               mu_write_complete_fn fn, void *arg);
+const char *mu_tcp_client_name(const mu_tcp_client_t *client);
+mu_event_loop_t *mu_tcp_client_get_loop(const mu_tcp_client_t *client);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,698 @@
+/* TcpConnection: the read, write and close paths traced in the seed analysis,
+ * with cmuduo's stricter lifetime rules (see DESIGN.md). */
+#include "tcp_connection_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "channel_internal.h"
+#include "cmuduo/base/alloc.h"
+#include "cmuduo/base/logging.h"
+#include "event_loop_internal.h"
+#include "sockets_ops.h"
+
+/* Rarely used state, allocated on first use so an idle connection stays small. */
+typedef struct conn_ext {
+  _Atomic(char *) name;
+  void *context;
+  void (*context_free)(void *);
+  mu_timer_id_t delayed_close;
+} conn_ext_t;
+
+enum {
+  k_reading = 1u << 0,      /* the user wants input (start_read/stop_read) */
+  k_input_paused = 1u << 1, /* input reached the cap: not reading until consumed */
+  k_peer_closed = 1u << 2,  /* read returned 0 while output was queued */
+};
+
+struct mu_tcp_connection {
+  _Atomic int refcnt;
+  _Atomic int state;
+  uint32_t flags;       /* loop thread only */
+  uint32_t owner_slot;  /* owner loop thread only */
+  mu_conn_owner_t *owner;
+  mu_channel_t channel; /* holds the loop and the fd */
+  mu_buffer_t input;
+  mu_buffer_t output;
+  _Atomic(conn_ext_t *) ext;
+  uint64_t id;
+  size_t high_water_mark;
+  _Atomic int64_t created_us;
+  _Atomic int64_t last_receive_us;
+  _Atomic uint64_t bytes_received;
+  _Atomic uint64_t bytes_sent;
+  mu_inet_address_t peer;
+};
+
+static void handle_read(mu_channel_t *ch, mu_timestamp_t t, void *arg);
+static void handle_write(mu_channel_t *ch, void *arg);
+static void handle_close(mu_channel_t *ch, void *arg);
+static void handle_error(mu_channel_t *ch, void *arg);
+static void ref_void(void *conn);
+static void unref_void(void *conn);
+
+static const mu_channel_ops_t k_conn_ops = {handle_read,  handle_write, handle_close,
+                                            handle_error, ref_void,     unref_void};
+
+/* ---- owner -------------------------------------------------------------- */
+
+mu_conn_owner_t *mu_conn_owner_new(mu_event_loop_t *loop, void *owner,
+                                   void (*remove_in_loop)(void *, mu_tcp_connection_t *),
+                                   const char *name_prefix) {
+  mu_conn_owner_t *o = mu_calloc(1, sizeof *o);
+  if (o == NULL) return NULL;
+  atomic_init(&o->refcnt, 1);
+  o->loop = loop;
+  o->owner = owner;
+  o->remove_connection_in_loop = remove_in_loop;
+  o->high_water_mark = MU_TCP_DEFAULT_HIGH_WATER_MARK;
+  o->input_cap = MU_TCP_DEFAULT_INPUT_CAP;
+  snprintf(o->name_prefix, sizeof o->name_prefix, "%s", name_prefix);
+  return o;
+}
+
+void mu_conn_owner_ref(mu_conn_owner_t *o) {
+  atomic_fetch_add_explicit(&o->refcnt, 1, memory_order_relaxed);
+}
+
+void mu_conn_owner_unref(mu_conn_owner_t *o) {
+  if (atomic_fetch_sub_explicit(&o->refcnt, 1, memory_order_acq_rel) == 1) mu_free(o);
+}
+
+/* ---- life cycle --------------------------------------------------------- */
+
+static mu_event_loop_t *loop_of(const mu_tcp_connection_t *conn) {
+  return conn->channel.loop;
+}
+
+static int get_state(const mu_tcp_connection_t *conn) {
+  return atomic_load_explicit(&conn->state, memory_order_acquire);
+}
+
+static void set_state(mu_tcp_connection_t *conn, int s) {
+  atomic_store_explicit(&conn->state, s, memory_order_release);
+}
+
+mu_tcp_connection_t *mu_tcp_connection_new(mu_event_loop_t *loop, mu_conn_owner_t *owner,
+                                           uint64_t id, int fd,
+                                           const mu_inet_address_t *peer) {
+  mu_tcp_connection_t *conn = mu_calloc(1, sizeof *conn);
+  if (conn == NULL) {
+    mu_sockets_close(fd);
+    return NULL;
+  }
+  atomic_init(&conn->refcnt, 1);
+  atomic_init(&conn->state, MU_TCP_CONNECTING);
+  conn->flags = k_reading;
+  conn->owner = owner;
+  mu_conn_owner_ref(owner);
+  mu_channel_init(&conn->channel, loop, fd, &k_conn_ops, conn);
+  conn->id = id;
+  conn->high_water_mark = owner->high_water_mark;
+  atomic_init(&conn->created_us, mu_timestamp_mono_now().us);
+  conn->peer = *peer;
+  mu_sockets_set_keep_alive(fd, true);
+  MU_LOG_DEBUG("connection %s#%llu fd=%d created", owner->name_prefix,
+               (unsigned long long)id, fd);
+  return conn;
+}
+
+static void conn_free(mu_tcp_connection_t *conn) {
+  if (conn->channel.flags & MU_CHANNEL_ADDED_TO_LOOP) {
+    /* Would leave the poller with a dangling pointer: refuse loudly. */
+    MU_LOG_FATAL("connection fd=%d freed while its channel is still in the loop",
+                 conn->channel.fd);
+  }
+  MU_LOG_DEBUG("connection %s%llu fd=%d freed", conn->owner->name_prefix,
+               (unsigned long long)conn->id, conn->channel.fd);
+  mu_sockets_close(conn->channel.fd);
+  mu_buffer_destroy(&conn->input);
+  mu_buffer_destroy(&conn->output);
+  conn_ext_t *ext = atomic_load(&conn->ext);
+  if (ext != NULL) {
+    if (ext->context_free) ext->context_free(ext->context);
+    mu_free(atomic_load(&ext->name));
+    mu_free(ext);
+  }
+  mu_conn_owner_unref(conn->owner);
+  mu_free(conn);
+}
+
+void mu_tcp_connection_ref(mu_tcp_connection_t *conn) {
+  atomic_fetch_add_explicit(&conn->refcnt, 1, memory_order_relaxed);
+}
+
+void mu_tcp_connection_unref(mu_tcp_connection_t *conn) {
+  if (conn != NULL && atomic_fetch_sub_explicit(&conn->refcnt, 1, memory_order_acq_rel) == 1) {
+    conn_free(conn);
+  }
+}
+
+static void ref_void(void *conn) {
+  mu_tcp_connection_ref(conn);
+}
+static void unref_void(void *conn) {
+  mu_tcp_connection_unref(conn);
+}
+
+/* Queues fn(conn) into the connection's loop, holding a reference that fn drops. */
+static void queue_with_ref(mu_tcp_connection_t *conn, mu_functor_fn fn) {
+  mu_tcp_connection_ref(conn);
+  if (mu_event_loop_queue_in_loop(loop_of(conn), fn, conn) != 0) {
+    MU_LOG_ERROR("out of memory queueing work for a connection");
+    mu_tcp_connection_unref(conn);
+  }
+}
+
+/* run_in_loop with the same reference rule. */
+static void run_with_ref(mu_tcp_connection_t *conn, mu_functor_fn fn) {
+  mu_tcp_connection_ref(conn);
+  if (mu_event_loop_run_in_loop(loop_of(conn), fn, conn) != 0) {
+    MU_LOG_ERROR("out of memory queueing work for a connection");
+    mu_tcp_connection_unref(conn);
+  }
+}
+
+static void notify_connection(mu_tcp_connection_t *conn) {
+  mu_conn_owner_t *o = conn->owner;
+  if (o->connection_cb) o->connection_cb(conn, o->connection_arg);
+}
+
+void mu_tcp_connection_connect_established(mu_tcp_connection_t *conn) {
+  MU_ASSERT_IN_LOOP_THREAD(loop_of(conn));
+  set_state(conn, MU_TCP_CONNECTED);
+  if (mu_channel_enable_reading(&conn->channel) != 0) {
+    /* Could not watch the socket: close it the normal way so the owner forgets it. */
+    handle_close(&conn->channel, conn);
+    return;
+  }
+  notify_connection(conn);
+}
+
+void mu_tcp_connection_connect_destroyed(mu_tcp_connection_t *conn) {
+  MU_ASSERT_IN_LOOP_THREAD(loop_of(conn));
+  if (get_state(conn) != MU_TCP_DISCONNECTED) {
+    /* The owner is being freed while the connection is open. */
+    set_state(conn, MU_TCP_DISCONNECTED);
+    mu_channel_disable_all(&conn->channel);
+    notify_connection(conn);
+  }
+  conn_ext_t *ext = atomic_load(&conn->ext);
+  if (ext != NULL && mu_timer_id_valid(ext->delayed_close)) {
+    /* The delayed close's timer holds a reference: give it back now. */
+    mu_event_loop_cancel(loop_of(conn), ext->delayed_close);
+    ext->delayed_close = (mu_timer_id_t){0, 0};
+    mu_tcp_connection_unref(conn);
+  }
+  mu_channel_remove(&conn->channel);
+  mu_tcp_connection_unref(conn); /* the owner's reference */
+}
+
+static void destroy_functor(void *p) {
+  mu_tcp_connection_connect_destroyed(p);
+}
+
+void mu_tcp_connection_queue_destroy(mu_tcp_connection_t *conn) {
+  if (mu_event_loop_queue_in_loop(loop_of(conn), destroy_functor, conn) != 0) {
+    MU_LOG_FATAL("out of memory queueing the destruction of a connection");
+  }
+}
+
+uint32_t mu_tcp_connection_owner_slot(const mu_tcp_connection_t *conn) {
+  return conn->owner_slot;
+}
+void mu_tcp_connection_set_owner_slot(mu_tcp_connection_t *conn, uint32_t slot) {
+  conn->owner_slot = slot;
+}
+
+/* ---- close path --------------------------------------------------------- */
+
+static void remove_in_owner_loop(void *p) {
+  mu_tcp_connection_t *conn = p;
+  mu_conn_owner_t *o = conn->owner;
+  if (o->owner != NULL) o->remove_connection_in_loop(o->owner, conn);
+  /* else: the owner was freed and has already queued connect_destroyed. */
+  mu_tcp_connection_unref(conn);
+}
+
+static void handle_close(mu_channel_t *ch, void *arg) {
+  (void)ch;
+  mu_tcp_connection_t *conn = arg;
+  MU_ASSERT_IN_LOOP_THREAD(loop_of(conn));
+  int s = get_state(conn);
+  if (s == MU_TCP_DISCONNECTED) return;
+  MU_LOG_TRACE("fd = %d state = %d", conn->channel.fd, s);
+  set_state(conn, MU_TCP_DISCONNECTED);
+  mu_channel_disable_all(&conn->channel);
+  mu_tcp_connection_ref(conn); /* the callbacks below must not free it */
+  notify_connection(conn);
+  /* Last: hand the connection to its owner's loop (TcpServer::removeConnection). */
+  mu_tcp_connection_ref(conn);
+  if (mu_event_loop_run_in_loop(conn->owner->loop, remove_in_owner_loop, conn) != 0) {
+    MU_LOG_FATAL("out of memory removing a closed connection");
+  }
+  mu_tcp_connection_unref(conn);
+}
+
+static void handle_error(mu_channel_t *ch, void *arg) {
+  mu_tcp_connection_t *conn = arg;
+  int err = mu_sockets_get_socket_error(ch->fd);
+  if (err != 0) {
+    MU_LOG_DEBUG("connection %s%llu: SO_ERROR = %d %s", conn->owner->name_prefix,
+                 (unsigned long long)conn->id, err, mu_strerror_tl(err));
+  }
+}
+
+static void force_close_in_loop(void *p) {
+  mu_tcp_connection_t *conn = p;
+  int s = get_state(conn);
+  if (s == MU_TCP_CONNECTED || s == MU_TCP_DISCONNECTING) handle_close(&conn->channel, conn);
+  mu_tcp_connection_unref(conn);
+}
+
+void mu_tcp_connection_force_close(mu_tcp_connection_t *conn) {
+  int s = get_state(conn);
+  if (s != MU_TCP_CONNECTED && s != MU_TCP_DISCONNECTING) return;
+  set_state(conn, MU_TCP_DISCONNECTING);
+  /* Always queued, even in the loop thread: the caller may be a callback of this
+   * very connection, which must finish before the connection goes down. */
+  queue_with_ref(conn, force_close_in_loop);
+}
+
+static conn_ext_t *get_ext(mu_tcp_connection_t *conn) {
+  conn_ext_t *ext = atomic_load_explicit(&conn->ext, memory_order_acquire);
+  if (ext != NULL) return ext;
+  conn_ext_t *fresh = mu_calloc(1, sizeof *fresh);
+  if (fresh == NULL) return NULL;
+  if (!atomic_compare_exchange_strong(&conn->ext, &ext, fresh)) {
+    mu_free(fresh); /* another thread won; use its */
+    return ext;
+  }
+  return fresh;
+}
+
+typedef struct delayed_close {
+  mu_tcp_connection_t *conn;
+  double seconds;
+} delayed_close_t;
+
+static void delayed_close_fire(void *p) {
+  mu_tcp_connection_t *conn = p;
+  conn_ext_t *ext = atomic_load(&conn->ext);
+  ext->delayed_close = (mu_timer_id_t){0, 0};
+  force_close_in_loop(conn); /* drops the timer's reference */
+}
+
+static void delayed_close_in_loop(void *p) {
+  delayed_close_t *dc = p;
+  mu_tcp_connection_t *conn = dc->conn;
+  conn_ext_t *ext = get_ext(conn);
+  int s = get_state(conn);
+  if (ext != NULL && !mu_timer_id_valid(ext->delayed_close) &&
+      (s == MU_TCP_CONNECTED || s == MU_TCP_DISCONNECTING)) {
+    mu_tcp_connection_ref(conn); /* the timer's; dropped when it fires or is cancelled */
+    ext->delayed_close =
+        mu_event_loop_run_after(loop_of(conn), dc->seconds, delayed_close_fire, conn);
+    if (!mu_timer_id_valid(ext->delayed_close)) mu_tcp_connection_unref(conn);
+  }
+  mu_tcp_connection_unref(conn);
+  mu_free(dc);
+}
+
+void mu_tcp_connection_force_close_with_delay(mu_tcp_connection_t *conn, double seconds) {
+  int s = get_state(conn);
+  if (s != MU_TCP_CONNECTED && s != MU_TCP_DISCONNECTING) return;
+  set_state(conn, MU_TCP_DISCONNECTING);
+  delayed_close_t *dc = mu_malloc(sizeof *dc);
+  if (dc == NULL) {
+    MU_LOG_ERROR("out of memory for a delayed close; closing now");
+    mu_tcp_connection_force_close(conn);
+    return;
+  }
+  *dc = (delayed_close_t){conn, seconds};
+  mu_tcp_connection_ref(conn);
+  if (mu_event_loop_run_in_loop(loop_of(conn), delayed_close_in_loop, dc) != 0) {
+    mu_tcp_connection_unref(conn);
+    mu_free(dc);
+  }
+}
+
+static void shutdown_in_loop(void *p) {
+  mu_tcp_connection_t *conn = p;
+  if (!mu_channel_is_writing(&conn->channel) && get_state(conn) == MU_TCP_DISCONNECTING) {
+    mu_sockets_shutdown_write(conn->channel.fd);
+  }
+  mu_tcp_connection_unref(conn);
+}
+
+void mu_tcp_connection_shutdown(mu_tcp_connection_t *conn) {
+  int expected = MU_TCP_CONNECTED;
+  if (atomic_compare_exchange_strong(&conn->state, &expected, MU_TCP_DISCONNECTING)) {
+    run_with_ref(conn, shutdown_in_loop);
+  }
+}
+
+/* ---- read path ---------------------------------------------------------- */
+
+static void update_reading(mu_tcp_connection_t *conn) {
+  if (get_state(conn) == MU_TCP_DISCONNECTED) return;
+  bool want = (conn->flags & k_reading) && !(conn->flags & (k_input_paused | k_peer_closed));
+  if (want && !mu_channel_is_reading(&conn->channel)) {
+    mu_channel_enable_reading(&conn->channel);
+  } else if (!want && mu_channel_is_reading(&conn->channel)) {
+    mu_channel_disable_reading(&conn->channel);
+  }
+}
+
+/* After the message callback: keep unread bytes, give memory back, and stop
+ * reading if the user lets input pile up past the cap. */
+static void settle_input(mu_tcp_connection_t *conn) {
+  if (conn->input.flags & MU_BUFFER_BORROWED) {
+    if (mu_buffer_end_borrow(&conn->input) != 0) {
+      MU_LOG_ERROR("out of memory keeping unread input; closing the connection");
+      handle_close(&conn->channel, conn);
+      return;
+    }
+  } else {
+    mu_buffer_release_if_empty(&conn->input);
+  }
+  size_t cap = conn->owner->input_cap;
+  if (cap != 0 && mu_buffer_readable_bytes(&conn->input) >= cap &&
+      !(conn->flags & k_input_paused)) {
+    MU_LOG_WARN("connection %s%llu: %zu unread input bytes reached the cap; reading "
+                "stops until they are consumed and start_read is called",
+                conn->owner->name_prefix, (unsigned long long)conn->id,
+                mu_buffer_readable_bytes(&conn->input));
+    conn->flags |= k_input_paused;
+    update_reading(conn);
+  }
+}
+
+static void deliver_message(mu_tcp_connection_t *conn, mu_timestamp_t t) {
+  mu_conn_owner_t *o = conn->owner;
+  if (o->message_cb) {
+    o->message_cb(conn, &conn->input, t, o->message_arg);
+  } else {
+    mu_buffer_retrieve_all(&conn->input); /* muduo's default: discard */
+  }
+}
+
+static void handle_read(mu_channel_t *ch, mu_timestamp_t t, void *arg) {
+  mu_tcp_connection_t *conn = arg;
+  if (conn->input.data == NULL) {
+    /* Idle connections own no input memory: read into the loop's buffer, and
+     * only what the user leaves unread is copied out afterwards. */
+    size_t cap;
+    char *mem = mu_event_loop_read_buffer(loop_of(conn), &cap);
+    if (mem != NULL) mu_buffer_borrow(&conn->input, mem, cap);
+  }
+  int err = 0;
+  ssize_t n = mu_buffer_read_fd(&conn->input, ch->fd, &err);
+  if (n > 0) {
+    atomic_store_explicit(&conn->last_receive_us, t.us, memory_order_relaxed);
+    atomic_fetch_add_explicit(&conn->bytes_received, (uint64_t)n, memory_order_relaxed);
+    deliver_message(conn, t);
+    settle_input(conn);
+    return;
+  }
+  if (conn->input.flags & MU_BUFFER_BORROWED) mu_buffer_end_borrow(&conn->input);
+  if (n == 0) {
+    if (mu_buffer_readable_bytes(&conn->output) > 0 && get_state(conn) != MU_TCP_DISCONNECTED) {
+      /* Peer half-closed: first write out what the user already sent. */
+      conn->flags |= k_peer_closed;
+      update_reading(conn);
+      return;
+    }
+    handle_close(ch, conn);
+    return;
+  }
+  if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR) return;
+  if (err != ECONNRESET) {
+    errno = err;
+    MU_LOG_SYSERR("read on connection %s%llu", conn->owner->name_prefix,
+                  (unsigned long long)conn->id);
+  }
+  handle_close(ch, conn);
+}
+
+static void start_read_in_loop(void *p) {
+  mu_tcp_connection_t *conn = p;
+  conn->flags |= k_reading;
+  size_t cap = conn->owner->input_cap;
+  if (cap == 0 || mu_buffer_readable_bytes(&conn->input) < cap) conn->flags &= ~k_input_paused;
+  update_reading(conn);
+  mu_tcp_connection_unref(conn);
+}
+
+static void stop_read_in_loop(void *p) {
+  mu_tcp_connection_t *conn = p;
+  conn->flags &= ~k_reading;
+  update_reading(conn);
+  mu_tcp_connection_unref(conn);
+}
+
+/* A disconnected connection may outlive its loop (a user reference): never
+ * touch the loop then. */
+void mu_tcp_connection_start_read(mu_tcp_connection_t *conn) {
+  if (get_state(conn) != MU_TCP_DISCONNECTED) run_with_ref(conn, start_read_in_loop);
+}
+void mu_tcp_connection_stop_read(mu_tcp_connection_t *conn) {
+  if (get_state(conn) != MU_TCP_DISCONNECTED) run_with_ref(conn, stop_read_in_loop);
+}
+bool mu_tcp_connection_is_reading(const mu_tcp_connection_t *conn) {
+  return mu_channel_is_reading(&conn->channel);
+}
+
+/* ---- write path --------------------------------------------------------- */
+
+static void write_complete_functor(void *p) {
+  mu_tcp_connection_t *conn = p;
+  mu_conn_owner_t *o = conn->owner;
+  if (o->write_complete_cb) o->write_complete_cb(conn, o->write_complete_arg);
+  mu_tcp_connection_unref(conn);
+}
+
+/* Queued, never called directly: a user who sends from write-complete would
+ * otherwise recurse without bound. */
+static void queue_write_complete(mu_tcp_connection_t *conn) {
+  if (conn->owner->write_complete_cb) queue_with_ref(conn, write_complete_functor);
+}
+
+static void add_bytes_sent(mu_tcp_connection_t *conn, size_t n) {
+  atomic_fetch_add_explicit(&conn->bytes_sent, (uint64_t)n, memory_order_relaxed);
+}
+
+static bool is_fatal_write_error(int err) {
+  return err != EAGAIN && err != EWOULDBLOCK && err != EINTR;
+}
+
+/* Queues what the socket did not take. Returns 0 or -ENOMEM. */
+static int queue_output(mu_tcp_connection_t *conn, const char *data, size_t len) {
+  size_t old = mu_buffer_readable_bytes(&conn->output);
+  int rc = mu_buffer_append(&conn->output, data, len);
+  if (rc != 0) return rc;
+  size_t mark = conn->high_water_mark;
+  mu_conn_owner_t *o = conn->owner;
+  if (mark != 0 && old < mark && old + len >= mark && o->high_water_mark_cb) {
+    o->high_water_mark_cb(conn, old + len, o->high_water_mark_arg);
+  }
+  if (!mu_channel_is_writing(&conn->channel)) mu_channel_enable_writing(&conn->channel);
+  return 0;
+}
+
+/* send_in_loop may run inside a user callback of this connection: closing there
+ * would run the down callback in the middle of the user's code. */
+static void close_soon(mu_tcp_connection_t *conn) {
+  set_state(conn, MU_TCP_DISCONNECTING);
+  queue_with_ref(conn, force_close_in_loop);
+}
+
+static int send_in_loop(mu_tcp_connection_t *conn, const char *data, size_t len) {
+  if (get_state(conn) == MU_TCP_DISCONNECTED) {
+    MU_LOG_DEBUG("disconnected, give up writing %zu bytes", len);
+    return -ENOTCONN;
+  }
+  size_t written = 0;
+  if (!mu_channel_is_writing(&conn->channel) && mu_buffer_readable_bytes(&conn->output) == 0) {
+    /* Nothing queued: try the socket directly, no copy. */
+    ssize_t n = len ? mu_sockets_send(conn->channel.fd, data, len) : 0;
+    if (n >= 0) {
+      written = (size_t)n;
+      add_bytes_sent(conn, written);
+      if (written == len) {
+        queue_write_complete(conn);
+        return 0;
+      }
+    } else if (is_fatal_write_error((int)-n)) {
+      if (n != -EPIPE && n != -ECONNRESET) {
+        errno = (int)-n;
+        MU_LOG_SYSERR("send on connection fd=%d", conn->channel.fd);
+      }
+      close_soon(conn); /* the peer is gone: close, do not queue */
+      return (int)n;
+    }
+  }
+  int rc = queue_output(conn, data + written, len - written);
+  if (rc != 0) {
+    MU_LOG_ERROR("out of memory queueing %zu output bytes; closing", len - written);
+    close_soon(conn);
+  }
+  return rc;
+}
+
+static void handle_write(mu_channel_t *ch, void *arg) {
+  mu_tcp_connection_t *conn = arg;
+  if (!mu_channel_is_writing(ch)) return;
+  ssize_t n = mu_sockets_send(ch->fd, mu_buffer_peek(&conn->output),
+                              mu_buffer_readable_bytes(&conn->output));
+  if (n < 0) {
+    if (is_fatal_write_error((int)-n)) handle_close(ch, conn);
+    return;
+  }
+  mu_buffer_retrieve(&conn->output, (size_t)n);
+  add_bytes_sent(conn, (size_t)n);
+  if (mu_buffer_readable_bytes(&conn->output) > 0) return;
+  mu_channel_disable_writing(ch);
+  mu_buffer_release_if_empty(&conn->output);
+  queue_write_complete(conn);
+  if (conn->flags & k_peer_closed) {
+    handle_close(ch, conn); /* everything the user sent is out; finish the close */
+  } else if (get_state(conn) == MU_TCP_DISCONNECTING) {
+    mu_sockets_shutdown_write(ch->fd);
+  }
+}
+
+typedef struct queued_send {
+  mu_tcp_connection_t *conn;
+  size_t len;
+  char data[];
+} queued_send_t;
+
+static void send_functor(void *p) {
+  queued_send_t *qs = p;
+  send_in_loop(qs->conn, qs->data, qs->len);
+  mu_tcp_connection_unref(qs->conn);
+  mu_free(qs);
+}
+
+int mu_tcp_connection_send(mu_tcp_connection_t *conn, const void *data, size_t len) {
+  if (get_state(conn) != MU_TCP_CONNECTED) return -ENOTCONN;
+  if (mu_event_loop_is_in_loop_thread(loop_of(conn))) {
+    int rc = send_in_loop(conn, data, len);
+    return rc == -ENOMEM ? rc : (rc < 0 ? -ENOTCONN : 0);
+  }
+  queued_send_t *qs = mu_malloc(sizeof *qs + len);
+  if (qs == NULL) return -ENOMEM;
+  qs->conn = conn;
+  qs->len = len;
+  memcpy(qs->data, data, len);
+  mu_tcp_connection_ref(conn);
+  if (mu_event_loop_queue_in_loop(loop_of(conn), send_functor, qs) != 0) {
+    mu_tcp_connection_unref(conn);
+    mu_free(qs);
+    return -ENOMEM;
+  }
+  return 0;
+}
+
+int mu_tcp_connection_send_str(mu_tcp_connection_t *conn, const char *s) {
+  return mu_tcp_connection_send(conn, s, strlen(s));
+}
+
+int mu_tcp_connection_send_buffer(mu_tcp_connection_t *conn, mu_buffer_t *buf) {
+  int rc = mu_tcp_connection_send(conn, mu_buffer_peek(buf), mu_buffer_readable_bytes(buf));
+  mu_buffer_retrieve_all(buf);
+  return rc;
+}
+
+/* ---- queries and settings ----------------------------------------------- */
+
+mu_event_loop_t *mu_tcp_connection_get_loop(const mu_tcp_connection_t *conn) {
+  return loop_of(conn);
+}
+mu_tcp_connection_state_t mu_tcp_connection_state(const mu_tcp_connection_t *conn) {
+  return (mu_tcp_connection_state_t)get_state(conn);
+}
+bool mu_tcp_connection_connected(const mu_tcp_connection_t *conn) {
+  return get_state(conn) == MU_TCP_CONNECTED;
+}
+bool mu_tcp_connection_disconnected(const mu_tcp_connection_t *conn) {
+  return get_state(conn) == MU_TCP_DISCONNECTED;
+}
+uint64_t mu_tcp_connection_id(const mu_tcp_connection_t *conn) {
+  return conn->id;
+}
+const mu_inet_address_t *mu_tcp_connection_peer_address(const mu_tcp_connection_t *conn) {
+  return &conn->peer;
+}
+int mu_tcp_connection_local_address(const mu_tcp_connection_t *conn,
+                                    mu_inet_address_t *out) {
+  return mu_sockets_get_local_addr(conn->channel.fd, out);
+}
+
+const char *mu_tcp_connection_name(mu_tcp_connection_t *conn) {
+  conn_ext_t *ext = get_ext(conn);
+  if (ext == NULL) return NULL;
+  char *name = atomic_load_explicit(&ext->name, memory_order_acquire);
+  if (name != NULL) return name;
+  char buf[160];
+  int n = snprintf(buf, sizeof buf, "%s%llu", conn->owner->name_prefix,
+                   (unsigned long long)conn->id);
+  char *fresh = mu_malloc((size_t)n + 1);
+  if (fresh == NULL) return NULL;
+  memcpy(fresh, buf, (size_t)n + 1);
+  if (!atomic_compare_exchange_strong(&ext->name, &name, fresh)) {
+    mu_free(fresh);
+    return name;
+  }
+  return fresh;
+}
+
+int mu_tcp_connection_set_tcp_no_delay(mu_tcp_connection_t *conn, bool on) {
+  return mu_sockets_set_tcp_no_delay(conn->channel.fd, on);
+}
+int mu_tcp_connection_set_keep_alive(mu_tcp_connection_t *conn, bool on) {
+  return mu_sockets_set_keep_alive(conn->channel.fd, on);
+}
+int mu_tcp_connection_tcp_info(const mu_tcp_connection_t *conn, char *buf, size_t len) {
+  return mu_sockets_tcp_info_string(conn->channel.fd, buf, len);
+}
+
+int mu_tcp_connection_set_context(mu_tcp_connection_t *conn, void *ctx,
+                                  void (*free_fn)(void *)) {
+  conn_ext_t *ext = get_ext(conn);
+  if (ext == NULL) return -ENOMEM;
+  if (ext->context_free && ext->context != ctx) ext->context_free(ext->context);
+  ext->context = ctx;
+  ext->context_free = free_fn;
+  return 0;
+}
+
+void *mu_tcp_connection_get_context(const mu_tcp_connection_t *conn) {
+  conn_ext_t *ext = atomic_load_explicit(&((mu_tcp_connection_t *)conn)->ext,
+                                         memory_order_acquire);
+  return ext ? ext->context : NULL;
+}
+
+void mu_tcp_connection_set_high_water_mark(mu_tcp_connection_t *conn, size_t mark) {
+  conn->high_water_mark = mark;
+}
+mu_buffer_t *mu_tcp_connection_input_buffer(mu_tcp_connection_t *conn) {
+  return &conn->input;
+}
+mu_buffer_t *mu_tcp_connection_output_buffer(mu_tcp_connection_t *conn) {
+  return &conn->output;
+}
+mu_timestamp_t mu_tcp_connection_created_time(const mu_tcp_connection_t *conn) {
+  return (mu_timestamp_t){atomic_load_explicit(&conn->created_us, memory_order_relaxed)};
+}
+mu_timestamp_t mu_tcp_connection_last_receive_time(const mu_tcp_connection_t *conn) {
+  return (mu_timestamp_t){atomic_load_explicit(&conn->last_receive_us, memory_order_relaxed)};
+}
+uint64_t mu_tcp_connection_bytes_received(const mu_tcp_connection_t *conn) {
+  return atomic_load_explicit(&conn->bytes_received, memory_order_relaxed);
+}
+uint64_t mu_tcp_connection_bytes_sent(const mu_tcp_connection_t *conn) {
+  return atomic_load_explicit(&conn->bytes_sent, memory_order_relaxed);
+}
