@@ -1,0 +1,29 @@
+/* RFC 863 discard: read and throw away.  ./build/bin/discard_server [-p 2009] [-t N] */
+#include "../common/example_args.h"
+#include "cmuduo/cmuduo.h"
+
+static void on_message(mu_tcp_connection_t *conn, mu_buffer_t *buf, mu_timestamp_t when,
+                       void *arg) {
+  (void)conn;
+  (void)when;
+  (void)arg;
+  mu_buffer_retrieve_all(buf);
+}
+
+int main(int argc, char **argv) {
+  example_args_t args = example_parse_args(argc, argv, 2009, "discard server (RFC 863)");
+  mu_event_loop_t *loop = mu_event_loop_new();
+  mu_inet_address_t addr = mu_inet_address_any((uint16_t)args.port);
+  mu_tcp_server_t *server = mu_tcp_server_new(loop, &addr, "DiscardServer", 0);
+  if (server == NULL) {
+    MU_LOG_SYSERR("cannot listen on port %d", args.port);
+    return 1;
+  }
+  mu_tcp_server_set_thread_num(server, args.threads);
+  mu_tcp_server_set_message_callback(server, on_message, NULL);
+  mu_tcp_server_start(server);
+  mu_event_loop_loop(loop);
+  mu_tcp_server_free(server);
+  mu_event_loop_free(loop);
+  return 0;
+}
