@@ -89,6 +89,10 @@ for f in libcmuduo.a libcmuduo.so libcmuduo.so.0 cmake/cmuduo/cmuduoConfig.cmake
 done
 nm "$libdir/libcmuduo.a" | grep '__[at]san_' >/dev/null &&
   fail "the installed library is sanitizer-instrumented"
+# A function a header declares but no source defines links into the shared
+# library as an undefined symbol, and fails only when a program calls it.
+undefined=$(nm -D --undefined-only "$libdir/libcmuduo.so" | awk '$2 ~ /^mu_/ {print $2}')
+[[ -z $undefined ]] || fail "libcmuduo.so leaves its own symbols undefined:" $undefined
 # Internal headers stay in src/: nothing but the public tree under include/.
 extra=$(find "$prefix/include" -mindepth 1 -maxdepth 1 ! -name cmuduo)
 [[ -z $extra ]] || fail "unexpected files in include/: $extra"
