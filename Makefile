@@ -5,7 +5,7 @@
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_FLAGS ?= --output-on-failure -j$(JOBS)
-DEMO ?= timer_demo
+DEMO ?= echo_server
 DEMO_ARGS ?=
 
 .PHONY: all run test test-asan test-tsan bench format format-check install clean

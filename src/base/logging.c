@@ -120,7 +120,10 @@ static void deliver(const char *line, size_t len) {
   if (fn) {
     fn(line, len, atomic_load(&g_output_arg));
   } else {
+    /* Flushed per line: a server killed by a signal must not lose buffered
+     * lines. The async back end is the fast path. */
     fwrite(line, 1, len, stdout);
+    fflush(stdout);
   }
 }
 
