@@ -75,21 +75,23 @@ size_t mu_buffer_internal_capacity(const mu_buffer_t *b);
 
 /* Makes room for len more bytes. 0, -ENOMEM or -EMSGSIZE. */
 int mu_buffer_ensure_writable(mu_buffer_t *b, size_t len);
-/* After writing len bytes at begin_write(). */
+/* After writing len bytes at begin_write() (len <= writable; fatal otherwise). */
 void mu_buffer_has_written(mu_buffer_t *b, size_t len);
-/* Takes back the last len written bytes (len <= readable). */
+/* Takes back the last len written bytes (len <= readable; fatal otherwise). */
 void mu_buffer_unwrite(mu_buffer_t *b, size_t len);
 
-/* Appends len bytes. 0, -ENOMEM or -EMSGSIZE (nothing appended on error). */
+/* Appends len bytes. 0, -ENOMEM or -EMSGSIZE (nothing appended on error). data
+ * may point into this buffer's own readable bytes. */
 int mu_buffer_append(mu_buffer_t *b, const void *data, size_t len);
 int mu_buffer_append_str(mu_buffer_t *b, const char *s);
 /* Puts len bytes in front of the readable bytes: 0, or -ENOSPC if fewer than len
- * bytes are prependable (an empty buffer with no storage gets the cheap prepend). */
+ * bytes are prependable (an empty buffer with no storage gets the cheap prepend,
+ * allocating its storage: -ENOMEM if that fails). */
 int mu_buffer_prepend(mu_buffer_t *b, const void *data, size_t len);
 
 /* Consumes len readable bytes (all of them if len >= readable). */
 void mu_buffer_retrieve(mu_buffer_t *b, size_t len);
-/* Consumes up to `end`, a pointer into the readable bytes. */
+/* Consumes up to `end`, a pointer into [peek, peek + readable] (fatal otherwise). */
 void mu_buffer_retrieve_until(mu_buffer_t *b, const char *end);
 void mu_buffer_retrieve_all(mu_buffer_t *b);
 /* Copies up to len readable bytes to out, consumes them, returns the count. */
@@ -98,7 +100,8 @@ size_t mu_buffer_retrieve_into(mu_buffer_t *b, void *out, size_t len);
  * NULL (errno ENOMEM) on failure, and then nothing is consumed. */
 char *mu_buffer_retrieve_all_as_string(mu_buffer_t *b, size_t *len_out);
 
-/* Search the readable bytes; NULL when not found. */
+/* Search the readable bytes; NULL when not found. The _from variants start at
+ * `start`, which should lie in [peek, peek + readable]; outside it finds nothing. */
 const char *mu_buffer_find_crlf(const mu_buffer_t *b);
 const char *mu_buffer_find_crlf_from(const mu_buffer_t *b, const char *start);
 const char *mu_buffer_find_eol(const mu_buffer_t *b);
@@ -125,24 +128,32 @@ int32_t mu_buffer_read_int32(mu_buffer_t *b);
 int64_t mu_buffer_read_int64(mu_buffer_t *b);
 
 /* Reallocates to exactly prepend + readable + reserve bytes (frees the storage
- * when that is an empty buffer with reserve 0). 0 or -ENOMEM (unchanged). */
+ * when that is an empty buffer with reserve 0). 0, -ENOMEM or -EMSGSIZE
+ * (unchanged). A borrowed buffer ends up with owned storage (the loan ends). */
 int mu_buffer_shrink(mu_buffer_t *b, size_t reserve);
 void mu_buffer_swap(mu_buffer_t *a, mu_buffer_t *b);
 
-/* Lends `mem` (cap bytes, not owned) to an empty buffer with no storage. */
+/* Lends `mem` (cap bytes, not owned) to an empty buffer with no storage (fatal
+ * if it has storage). mem NULL or cap 0 lends nothing; of a larger block only the
+ * first 4 GiB - 1 bytes are used. The cheap prepend is kept when cap allows. */
 void mu_buffer_borrow(mu_buffer_t *b, char *mem, size_t cap);
 /* Ends a loan: an empty buffer returns to no storage; otherwise the readable
  * bytes are copied into owned storage. 0, or -ENOMEM (the buffer is then left
- * empty with no storage and the unread bytes are lost; the caller reports it). */
+ * empty with no storage and the unread bytes are lost; the caller reports it).
+ * A buffer that is not borrowed (never lent, or grown out of its loan) is left
+ * as it is and 0 returned. */
 int mu_buffer_end_borrow(mu_buffer_t *b);
-/* Frees the storage if the buffer is empty: idle buffers hold no memory. */
+/* Frees the storage if the buffer is empty: idle buffers hold no memory.
+ * Borrowed storage is only forgotten. */
 void mu_buffer_release_if_empty(mu_buffer_t *b);
 
 /* Reads from fd with one readv into the writable space plus a 64 KiB stack
  * buffer, appending what landed in the stack buffer. Returns the bytes read,
- * 0 at end of file, or -1 with *saved_errno set (EAGAIN included). If memory
- * runs out for the overflow, returns -1 with *saved_errno = ENOMEM and the bytes
- * that fitted are kept. */
+ * 0 at end of file, or -1 with *saved_errno set (EAGAIN and EINTR included: the
+ * caller decides). If memory runs out for the overflow, returns -1 with
+ * *saved_errno = ENOMEM (EMSGSIZE past the 4 GiB limit), the bytes that fitted
+ * are kept and the overflow is lost. One call reads at most writable + 64 KiB
+ * (only writable once that is 64 KiB or more). */
 ssize_t mu_buffer_read_fd(mu_buffer_t *b, int fd, int *saved_errno);
 
 #ifdef __cplusplus
