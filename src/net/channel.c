@@ -75,7 +75,10 @@ void mu_channel_tie(mu_channel_t *ch, void (*ref)(void *), void (*unref)(void *)
   ops->tie_unref = unref;
 }
 
-static int update(mu_channel_t *ch, int events) {
+/* `func` is the public entry point, so a call from the wrong thread is named
+ * as the user wrote it, not as the loop's internal helper. */
+static int update(mu_channel_t *ch, int events, const char *func) {
+  mu_event_loop_assert_in_loop_thread_for(ch->loop, func);
   int old = ch->events;
   ch->events = events;
   ch->flags |= MU_CHANNEL_ADDED_TO_LOOP;
@@ -85,19 +88,19 @@ static int update(mu_channel_t *ch, int events) {
 }
 
 int mu_channel_enable_reading(mu_channel_t *ch) {
-  return update(ch, ch->events | MU_EV_READ);
+  return update(ch, ch->events | MU_EV_READ, __func__);
 }
 int mu_channel_disable_reading(mu_channel_t *ch) {
-  return update(ch, ch->events & ~MU_EV_READ);
+  return update(ch, ch->events & ~MU_EV_READ, __func__);
 }
 int mu_channel_enable_writing(mu_channel_t *ch) {
-  return update(ch, ch->events | MU_EV_WRITE);
+  return update(ch, ch->events | MU_EV_WRITE, __func__);
 }
 int mu_channel_disable_writing(mu_channel_t *ch) {
-  return update(ch, ch->events & ~MU_EV_WRITE);
+  return update(ch, ch->events & ~MU_EV_WRITE, __func__);
 }
 int mu_channel_disable_all(mu_channel_t *ch) {
-  return update(ch, MU_EV_NONE);
+  return update(ch, MU_EV_NONE, __func__);
 }
 
 void mu_channel_remove(mu_channel_t *ch) {
