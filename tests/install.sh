@@ -106,8 +106,11 @@ project_version=$(sed -n 's/^project(cmuduo VERSION \([0-9.]*\).*/\1/p' "$src/CM
 pc_version=$(pkg-config --modversion cmuduo) || fail "pkg-config cannot find cmuduo"
 [[ $pc_version == "$project_version" ]] ||
   fail "pkg-config version $pc_version, project version $project_version"
-[[ $(pkg-config --variable=prefix cmuduo) == "$prefix" ]] ||
-  fail "cmuduo.pc names prefix $(pkg-config --variable=prefix cmuduo), not $prefix"
+# The .pc file's prefix is relative to its own folder (${pcfiledir}), so the
+# tree can be installed with --prefix or moved: it must resolve to the prefix.
+pc_prefix=$(pkg-config --variable=prefix cmuduo)
+[[ $(realpath "$pc_prefix") == $(realpath "$prefix") ]] ||
+  fail "cmuduo.pc names prefix $pc_prefix, not $prefix"
 
 consumer=$src/tests/install_consumer
 # Strict ISO C and warnings as errors: the public headers must not need the

@@ -167,7 +167,14 @@ static void dispatch(mu_channel_t *ch, mu_timestamp_t receive_time) {
   int rev = ch->revents;
   if ((rev & POLLHUP) && !(rev & POLLIN)) {
     if (ch->flags & MU_CHANNEL_LOG_HUP) MU_LOG_WARN("fd = %d: POLLHUP", ch->fd);
-    if (ops->close) ops->close(ch, ch->arg);
+    if (ops->close) {
+      ops->close(ch, ch->arg);
+    } else {
+      /* Nobody handles the hang-up; level-triggered, it would be reported again
+       * at once, forever: stop watching instead of spinning the loop. */
+      MU_LOG_WARN("fd = %d: hang-up with no close callback; channel disabled", ch->fd);
+      mu_channel_disable_all(ch);
+    }
     if (dispatch_stopped(ch)) return;
   }
   if (rev & POLLNVAL) MU_LOG_WARN("fd = %d: POLLNVAL", ch->fd);

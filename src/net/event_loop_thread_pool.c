@@ -74,14 +74,27 @@ int mu_event_loop_thread_pool_start(mu_event_loop_thread_pool_t *pool,
   size_t n = (size_t)pool->num_threads;
   pool->threads = mu_calloc(n ? n : 1, sizeof *pool->threads);
   pool->loops = mu_calloc(n ? n : 1, sizeof *pool->loops);
-  if (pool->threads == NULL || pool->loops == NULL) return -ENOMEM;
+  if (pool->threads == NULL || pool->loops == NULL) {
+    mu_free(pool->threads);
+    mu_free(pool->loops);
+    pool->threads = NULL;
+    pool->loops = NULL;
+    return -ENOMEM;
+  }
   if (n == 0) {
     pool->loops[0] = pool->base_loop;
     pool->nloops = 1;
     if (init) init(pool->base_loop, arg);
   } else {
     int rc = start_threads(pool, init, arg);
-    if (rc != 0) return rc;
+    if (rc != 0) {
+      /* Leave the pool as before start, so start can be tried again. */
+      mu_free(pool->threads);
+      mu_free(pool->loops);
+      pool->threads = NULL;
+      pool->loops = NULL;
+      return rc;
+    }
     pool->nloops = n;
   }
   pool->started = true;
