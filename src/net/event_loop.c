@@ -318,8 +318,10 @@ static void cancel_in_loop(void *p) {
 void mu_event_loop_cancel(mu_event_loop_t *loop, mu_timer_id_t id) {
   if (id.seq == 0) return;
   if (mu_event_loop_is_in_loop_thread(loop)) {
-    mu_timer_queue_cancel(loop->timers, id);
-    return;
+    if (mu_timer_queue_cancel(loop->timers, id)) return;
+    /* A cross-thread id not found may name a timer whose add is still queued:
+     * cancel again behind it. Ids are never reused, so otherwise a no-op. */
+    if (id.slot != MU_TIMER_SLOT_REMOTE) return;
   }
   remote_cancel_t *rc = mu_malloc(sizeof *rc);
   if (rc != NULL) {

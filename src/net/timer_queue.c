@@ -367,16 +367,17 @@ static int64_t find_slot(const mu_timer_queue_t *tq, mu_timer_id_t id) {
   return id.slot;
 }
 
-void mu_timer_queue_cancel(mu_timer_queue_t *tq, mu_timer_id_t id) {
+bool mu_timer_queue_cancel(mu_timer_queue_t *tq, mu_timer_id_t id) {
   int64_t slot = find_slot(tq, id);
-  if (slot < 0) return; /* fired, cancelled, or never was */
+  if (slot < 0) return false; /* fired, cancelled, or never was */
   timer_slot_t *t = &tq->slots[slot];
   if (t->in_batch) {
     t->canceled = true; /* its batch frees it */
-    return;
+    return true;
   }
   if (t->heap_pos >= 0) heap_remove(tq, (size_t)t->heap_pos);
   free_slot(tq, (uint32_t)slot);
+  return true;
 }
 
 size_t mu_timer_queue_size(const mu_timer_queue_t *tq) {

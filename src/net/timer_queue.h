@@ -4,6 +4,7 @@
 #ifndef CMUDUO_SRC_NET_TIMER_QUEUE_H
 #define CMUDUO_SRC_NET_TIMER_QUEUE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,7 +28,9 @@ uint64_t mu_timer_queue_next_seq(mu_timer_queue_t *tq);
  * Returns the slot, or -ENOMEM. */
 int64_t mu_timer_queue_add(mu_timer_queue_t *tq, uint64_t seq, mu_functor_fn fn,
                            void *arg, int64_t when, int64_t interval_us, int remote);
-void mu_timer_queue_cancel(mu_timer_queue_t *tq, mu_timer_id_t id);
+/* Returns false if no timer has this id: it fired or was cancelled, never
+ * was, or was added from another thread and its add has not run yet. */
+bool mu_timer_queue_cancel(mu_timer_queue_t *tq, mu_timer_id_t id);
 /* Number of timers waiting (not counting one whose callback is running). */
 size_t mu_timer_queue_size(const mu_timer_queue_t *tq);
 
