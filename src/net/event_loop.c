@@ -282,9 +282,13 @@ static mu_timer_id_t add_timer(mu_event_loop_t *loop, int64_t when, int64_t inte
   return (mu_timer_id_t){0, 0};
 }
 
+/* Delays past ~100 years are clamped (and NaN or negative taken as 0) so the
+ * conversion and the deadline sum can never overflow. */
 static int64_t seconds_to_us(double s) {
-  int64_t us = (int64_t)(s * (double)MU_MICROS_PER_SECOND + 0.5);
-  return us > 0 ? us : 0;
+  const double max_seconds = 100.0 * 365 * 24 * 3600;
+  if (!(s > 0)) return 0;
+  if (s > max_seconds) s = max_seconds;
+  return (int64_t)(s * (double)MU_MICROS_PER_SECOND + 0.5);
 }
 
 mu_timer_id_t mu_event_loop_run_at(mu_event_loop_t *loop, mu_timestamp_t when,
