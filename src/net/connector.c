@@ -31,8 +31,10 @@ struct mu_connector {
 
 static void handle_write(mu_channel_t *ch, void *arg);
 static void handle_error(mu_channel_t *ch, void *arg);
-static const mu_channel_ops_t k_connector_ops = {.write = handle_write,
-                                                 .error = handle_error};
+/* A refused connect reports a hang-up: that, too, is a failed attempt (the
+ * channel stops dispatching a hang-up nobody handles). */
+static const mu_channel_ops_t k_connector_ops = {
+    .write = handle_write, .close = handle_error, .error = handle_error};
 
 mu_connector_t *mu_connector_new(mu_event_loop_t *loop, const mu_inet_address_t *addr,
                                  mu_connector_connected_fn fn, void *arg) {
@@ -186,6 +188,9 @@ static void handle_error(mu_channel_t *ch, void *arg) {
 void mu_connector_start(mu_connector_t *c) {
   mu_event_loop_assert_in_loop_thread(c->loop);
   c->connect = true;
+  /* "Connected" only means the last socket was handed off: starting again
+   * connects anew (the owner calls this only when it holds no connection). */
+  if (c->state == k_connected) c->state = k_disconnected;
   start_in_loop(c);
 }
 

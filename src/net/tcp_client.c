@@ -68,12 +68,22 @@ static mu_tcp_connection_t *take_connection(mu_tcp_client_t *c) {
   return conn;
 }
 
+static void free_connector_functor(void *connector) {
+  mu_connector_free(connector);
+}
+
 void mu_tcp_client_free(mu_tcp_client_t *c) {
   if (c == NULL) return;
   mu_event_loop_assert_in_loop_thread(c->loop);
   c->freed = true;
   atomic_store(&c->connect, false);
-  mu_connector_free(c->connector);
+  /* Stopped now (socket closed, timers cancelled), freed from the loop's queue:
+   * the up callback, which may free the client, runs inside the connector's
+   * own channel callback. */
+  mu_connector_stop(c->connector);
+  if (mu_event_loop_queue_in_loop(c->loop, free_connector_functor, c->connector) != 0) {
+    mu_connector_free(c->connector); /* no memory: now (unsafe only in the up callback) */
+  }
   c->connector = NULL;
   c->owner->owner = NULL;
   mu_tcp_connection_t *conn = take_connection(c);
@@ -93,7 +103,12 @@ static void run_with_ref(mu_tcp_client_t *c, mu_functor_fn fn) {
 
 static void connect_in_loop(void *p) {
   mu_tcp_client_t *c = p;
-  if (!c->freed && atomic_load(&c->connect)) mu_connector_start(c->connector);
+  /* One connection at a time: connect() while connected changes nothing. */
+  mu_tcp_connection_t *conn = c->freed ? NULL : mu_tcp_client_connection_ref(c);
+  if (!c->freed && conn == NULL && atomic_load(&c->connect)) {
+    mu_connector_start(c->connector);
+  }
+  mu_tcp_connection_unref(conn);
   client_unref(c);
 }
 

@@ -18,6 +18,7 @@ typedef struct conn_ext {
   void *context;
   void (*context_free)(void *);
   mu_timer_id_t delayed_close;
+  mu_timestamp_t delayed_close_when;
 } conn_ext_t;
 
 enum {
@@ -309,11 +310,20 @@ static void delayed_close_in_loop(void *p) {
   mu_tcp_connection_t *conn = dc->conn;
   conn_ext_t *ext = get_ext(conn);
   int s = get_state(conn);
-  if (ext != NULL && !mu_timer_id_valid(ext->delayed_close) &&
-      (s == MU_TCP_CONNECTED || s == MU_TCP_DISCONNECTING)) {
-    mu_tcp_connection_ref(conn); /* the timer's; dropped when it fires or is cancelled */
+  mu_timestamp_t when = mu_timestamp_add_seconds(mu_timestamp_mono_now(), dc->seconds);
+  bool pending = ext != NULL && mu_timer_id_valid(ext->delayed_close);
+  /* One timer per connection; as with muduo's independent timers, the earliest
+   * requested close wins, and a later one changes nothing. */
+  if (ext != NULL && (s == MU_TCP_CONNECTED || s == MU_TCP_DISCONNECTING) &&
+      (!pending || when.us < ext->delayed_close_when.us)) {
+    if (pending) {
+      mu_event_loop_cancel(loop_of(conn), ext->delayed_close); /* its reference moves */
+    } else {
+      mu_tcp_connection_ref(conn); /* the timer's (dropped on firing or cancel) */
+    }
+    ext->delayed_close_when = when;
     ext->delayed_close =
-        mu_event_loop_run_after(loop_of(conn), dc->seconds, delayed_close_fire, conn);
+        mu_event_loop_run_at(loop_of(conn), when, delayed_close_fire, conn);
     if (!mu_timer_id_valid(ext->delayed_close)) mu_tcp_connection_unref(conn);
   }
   mu_tcp_connection_unref(conn);
@@ -492,12 +502,14 @@ static int queue_output(mu_tcp_connection_t *conn, const char *data, size_t len)
   size_t old = mu_buffer_readable_bytes(&conn->output);
   int rc = mu_buffer_append(&conn->output, data, len);
   if (rc != 0) return rc;
+  /* Watch for writability before the user's callback runs: a shutdown() there
+   * must see output pending, or it would half-close with the bytes unsent. */
+  if (!mu_channel_is_writing(&conn->channel)) mu_channel_enable_writing(&conn->channel);
   size_t mark = conn->high_water_mark;
   mu_conn_owner_t *o = conn->owner;
   if (mark != 0 && old < mark && old + len >= mark && o->high_water_mark_cb) {
     o->high_water_mark_cb(conn, old + len, o->high_water_mark_arg);
   }
-  if (!mu_channel_is_writing(&conn->channel)) mu_channel_enable_writing(&conn->channel);
   return 0;
 }
 

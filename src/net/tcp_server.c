@@ -171,7 +171,9 @@ static void new_connection(int fd, const mu_inet_address_t *peer, void *arg) {
                  mu_tcp_connection_name(conn), mu_inet_address_to_ip_port(peer, buf, sizeof buf));
   }
   mu_tcp_connection_ref(conn);
-  if (mu_event_loop_run_in_loop(io_loop, establish_functor, conn) != 0) {
+  /* Queued even when io_loop is this loop: the up callback may free the server,
+   * and with it the acceptor whose accept loop is running this function. */
+  if (mu_event_loop_queue_in_loop(io_loop, establish_functor, conn) != 0) {
     mu_tcp_connection_unref(conn);
     MU_LOG_ERROR("TcpServer %s: out of memory starting a connection", s->name);
   }

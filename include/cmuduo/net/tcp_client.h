@@ -26,10 +26,12 @@ typedef struct mu_tcp_client mu_tcp_client_t;
 mu_tcp_client_t *mu_tcp_client_new(mu_event_loop_t *loop, const mu_inet_address_t *server,
                                    const char *name);
 /* Stops connecting; an open connection is closed (its down callback runs in the
- * loop). Safe while connecting. Loop thread only. */
+ * loop). Safe while connecting and from the client's own callbacks. Loop thread
+ * only. */
 void mu_tcp_client_free(mu_tcp_client_t *client);
 
-/* Thread-safe. */
+/* Thread-safe. Also connects again after disconnect() or after a connection
+ * closed without retry; changes nothing while connected. */
 void mu_tcp_client_connect(mu_tcp_client_t *client);
 /* Half-closes the connection (mu_tcp_connection_shutdown) and stops retrying. */
 void mu_tcp_client_disconnect(mu_tcp_client_t *client);

@@ -83,7 +83,8 @@ int mu_tcp_connection_send_buffer(mu_tcp_connection_t *conn, mu_buffer_t *buf);
 void mu_tcp_connection_shutdown(mu_tcp_connection_t *conn);
 /* Closes now, dropping queued output. Thread-safe. */
 void mu_tcp_connection_force_close(mu_tcp_connection_t *conn);
-/* Closes after `seconds` unless the connection is gone by then. Thread-safe. */
+/* Closes after `seconds` unless the connection is gone by then; called again,
+ * the earliest close wins. Thread-safe. */
 void mu_tcp_connection_force_close_with_delay(mu_tcp_connection_t *conn, double seconds);
 
 /* Reading control (thread-safe; takes effect in the loop). */

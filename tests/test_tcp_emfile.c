@@ -1,0 +1,205 @@
+/* Out of descriptors: with RLIMIT_NOFILE lowered, a server runs out of fds
+ * while a peer keeps connecting. The level-triggered listener must not spin the
+ * loop (iterations over one second stay bounded while a repeating timer keeps
+ * firing), the exhaustion is logged once, and once descriptors are freed the
+ * server accepts the connections that waited in the backlog.
+ *
+ * The peer is a child process, forked before the limit is lowered, so its own
+ * sockets do not count against the server's budget. */
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <sys/resource.h>
+
+#include "cmuduo/cmuduo.h"
+#include "tcp_test_util2.h"
+#include "test_util.h"
+
+enum {
+  k_peers = 12,     /* connections the child makes */
+  k_server_fds = 8, /* descriptors left to the server: fewer than k_peers */
+  k_max_iterations = 200,
+};
+
+static const double k_tick = 0.02;
+
+/* ---- the child: connects, then closes on command ---------------------- */
+
+static void child_main(int cmd_fd, int status_fd) {
+  test_time_limit(60);
+  uint16_t port;
+  if (read(cmd_fd, &port, sizeof port) != (ssize_t)sizeof port)
+    _exit(2);
+  int fds[k_peers];
+  for (int i = 0; i < k_peers; ++i) {
+    /* Completes in the kernel's backlog whether or not the server accepts. */
+    fds[i] = tu2_connect(port, 10.0);
+  }
+  char c = 'c';
+  if (write(status_fd, &c, 1) != 1)
+    _exit(3);
+  unsigned char n;
+  if (read(cmd_fd, &n, 1) != 1)
+    _exit(4);
+  for (int i = 0; i < n && i < k_peers; ++i)
+    close(fds[i]);
+  c = 'd';
+  if (write(status_fd, &c, 1) != 1)
+    _exit(5);
+  if (read(cmd_fd, &c, 1) < 0)
+    _exit(6); /* 'q' or EOF: close the rest */
+  for (int i = n; i < k_peers; ++i)
+    close(fds[i]);
+  _exit(0);
+}
+
+/* ---- the server side ------------------------------------------------------ */
+
+typedef struct state {
+  mu_tcp_server_t *server;
+  int status_fd;
+  char last_status;
+  _Atomic int up;
+  _Atomic int down;
+  int ticks;
+  tu2_log_counter_t log;
+} state_t;
+
+static state_t g;
+
+static void on_connection(mu_tcp_connection_t *conn, void *arg) {
+  (void)arg;
+  if (mu_tcp_connection_connected(conn)) {
+    atomic_fetch_add(&g.up, 1);
+  } else {
+    atomic_fetch_add(&g.down, 1);
+  }
+}
+
+static void on_tick(void *arg) {
+  (void)arg;
+  g.ticks++;
+}
+
+static void poll_child(void) {
+  char c;
+  while (read(g.status_fd, &c, 1) == 1)
+    g.last_status = c;
+}
+
+static bool exhausted(void *arg) {
+  (void)arg;
+  poll_child();
+  return g.last_status == 'c' && atomic_load(&g.log.hits) >= 1 && atomic_load(&g.up) >= 1;
+}
+
+static bool all_accepted(void *arg) {
+  (void)arg;
+  poll_child();
+  return g.last_status == 'd' && atomic_load(&g.up) == k_peers;
+}
+
+static bool all_closed(void *arg) {
+  (void)arg;
+  return atomic_load(&g.down) == k_peers && mu_tcp_server_connection_count(g.server) == 0;
+}
+
+/* Leaves the server exactly k_server_fds free descriptors: the limit is set
+ * past the lowest free one, plus any already open above it. */
+static void lower_fd_limit(struct rlimit *saved) {
+  CHECK(getrlimit(RLIMIT_NOFILE, saved) == 0);
+  int lowest = dup(0);
+  CHECK(lowest >= 0);
+  close(lowest);
+  int above = 0;
+  DIR *d = opendir("/proc/self/fd");
+  CHECK(d != NULL);
+  for (struct dirent *e; (e = readdir(d)) != NULL;) {
+    if (e->d_name[0] != '.' && atoi(e->d_name) > lowest)
+      above++;
+  }
+  closedir(d); /* the directory's own fd was `lowest` */
+  struct rlimit low = *saved;
+  low.rlim_cur = (rlim_t)(lowest + k_server_fds + above);
+  CHECK(low.rlim_cur < saved->rlim_cur);
+  CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
+}
+
+static void send_byte(int fd, unsigned char c) {
+  CHECK(write(fd, &c, 1) == 1);
+}
+
+int main(void) {
+  signal(SIGPIPE, SIG_DFL);
+  test_time_limit(120);
+  int cmd[2], status[2];
+  CHECK(pipe(cmd) == 0 && pipe(status) == 0);
+  fflush(NULL);
+  pid_t child = fork();
+  CHECK(child >= 0);
+  if (child == 0) {
+    close(cmd[1]);
+    close(status[0]);
+    child_main(cmd[0], status[1]);
+  }
+  close(cmd[0]);
+  close(status[1]);
+  g.status_fd = status[0];
+  CHECK(fcntl(g.status_fd, F_SETFL, O_NONBLOCK) == 0);
+
+  mu_event_loop_t *loop = mu_event_loop_new();
+  CHECK(loop != NULL);
+  uint16_t port;
+  g.server = tu2_server_new(loop, 0, "Emfile", &port);
+  mu_tcp_server_set_connection_callback(g.server, on_connection, NULL);
+  CHECK_EQ(mu_tcp_server_start(g.server), 0);
+  mu_timer_id_t ticker = mu_event_loop_run_every(loop, k_tick, on_tick, NULL);
+  CHECK(mu_timer_id_valid(ticker));
+  tu2_log_capture(&g.log, "pausing the listener");
+
+  struct rlimit saved;
+  lower_fd_limit(&saved);
+  CHECK(write(cmd[1], &port, sizeof port) == (ssize_t)sizeof port);
+
+  /* 1. The server fills its budget and hits EMFILE with peers still waiting. */
+  CHECK(tu2_run_until(loop, exhausted, NULL, 20.0));
+  tu2_run_for(loop, 0.05); /* settle: nothing more can be accepted */
+  int accepted = atomic_load(&g.up);
+  printf("accepted %d of %d before EMFILE\n", accepted, k_peers);
+  CHECK(accepted < k_peers);
+  CHECK(accepted * 2 >= k_peers); /* the rest fits once these are closed */
+
+  /* 2. One second of exhaustion: the loop sleeps between resume attempts. */
+  int64_t it0 = mu_event_loop_iteration(loop);
+  int ticks0 = g.ticks;
+  tu2_run_for(loop, 1.0);
+  int64_t iterations = mu_event_loop_iteration(loop) - it0;
+  int ticks = g.ticks - ticks0;
+  printf("during 1 s of EMFILE: %lld loop iterations, %d timer ticks, %d log lines\n",
+         (long long)iterations, ticks, atomic_load(&g.log.hits));
+  CHECK(iterations < k_max_iterations);
+  CHECK(ticks >= 10);                     /* 50 expected: the timer kept running */
+  CHECK_EQ(atomic_load(&g.log.hits), 1);  /* logged once, not per retry */
+  CHECK_EQ(atomic_load(&g.up), accepted); /* still out of descriptors */
+  CHECK_EQ(atomic_load(&g.down), 0);
+
+  /* 3. Free descriptors: the peers that waited in the backlog get in. */
+  send_byte(cmd[1], (unsigned char)accepted);
+  CHECK(tu2_run_until(loop, all_accepted, NULL, 20.0));
+  CHECK_EQ(atomic_load(&g.down), accepted);
+
+  /* 4. Everyone leaves. */
+  send_byte(cmd[1], 'q');
+  CHECK(tu2_run_until(loop, all_closed, NULL, 20.0));
+  int wstatus = 0;
+  CHECK(waitpid(child, &wstatus, 0) == child);
+  CHECK(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0);
+
+  CHECK(setrlimit(RLIMIT_NOFILE, &saved) == 0);
+  tu2_log_restore();
+  mu_event_loop_cancel(loop, ticker);
+  mu_tcp_server_free(g.server);
+  mu_event_loop_free(loop);
+  close(cmd[1]);
+  close(g.status_fd);
+  TEST_PASS("tcp_emfile");
+}
