@@ -109,6 +109,7 @@ static void connecting(mu_connector_t *c, int fd) {
   c->state = k_connecting;
   c->fd = fd;
   mu_channel_init(&c->channel, c->loop, fd, &k_connector_ops, c);
+  mu_channel_do_not_log_hup(&c->channel); /* a refused connect is routine here */
   if (mu_channel_enable_writing(&c->channel) != 0) {
     retry(c, release_socket(c));
     return;
