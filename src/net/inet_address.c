@@ -93,6 +93,17 @@ int mu_inet_address_parse(mu_inet_address_t *out, const char *ip_port) {
   return mu_inet_address_from_ip_port(out, host, port);
 }
 
+/* getaddrinfo's codes as errnos: "try again" (no network, DNS down) differs
+ * from "no such name". */
+static int resolve_error(int rc) {
+  switch (rc) {
+    case EAI_SYSTEM: return -errno;
+    case EAI_MEMORY: return -ENOMEM;
+    case EAI_AGAIN: return -EAGAIN;
+    default: return -ENOENT;
+  }
+}
+
 int mu_inet_address_resolve(mu_inet_address_t *out, const char *host, uint16_t port) {
   struct addrinfo hints;
   memset(&hints, 0, sizeof hints);
@@ -100,7 +111,7 @@ int mu_inet_address_resolve(mu_inet_address_t *out, const char *host, uint16_t p
   hints.ai_socktype = SOCK_STREAM;
   struct addrinfo *res = NULL;
   int rc = getaddrinfo(host, NULL, &hints, &res);
-  if (rc != 0) return rc == EAI_SYSTEM ? -errno : (rc == EAI_MEMORY ? -ENOMEM : -ENOENT);
+  if (rc != 0) return resolve_error(rc);
   const struct addrinfo *pick = NULL;
   for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
     if (ai->ai_family == AF_INET) {

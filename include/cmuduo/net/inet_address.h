@@ -37,7 +37,8 @@ int mu_inet_address_from_ip_port(mu_inet_address_t *out, const char *ip, uint16_
 int mu_inet_address_parse(mu_inet_address_t *out, const char *ip_port);
 /* Resolves a host name with getaddrinfo (BLOCKS: call it before starting loops
  * or from a worker thread, never in a loop thread). Prefers IPv4.
- * 0, or a negative errno (-ENOENT when the name does not resolve). */
+ * 0, or a negative errno: -ENOENT when the name does not resolve, -EAGAIN when
+ * the resolver could not be reached (try again later). */
 int mu_inet_address_resolve(mu_inet_address_t *out, const char *host, uint16_t port);
 
 /* From a sockaddr of either family; false if the family is neither. */
