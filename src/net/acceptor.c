@@ -14,15 +14,15 @@ struct mu_acceptor {
   mu_new_connection_fn new_connection;
   void *arg;
   bool listening;
-  bool paused;          /* out of resources: waiting for the resume timer */
-  bool reported;        /* the current exhaustion episode has been logged */
+  bool paused;   /* out of resources: waiting for the resume timer */
+  bool reported; /* the current exhaustion episode has been logged */
   int budget;
   double pause_seconds;
   mu_timer_id_t resume_timer;
 };
 
-static void handle_read(mu_channel_t *ch, mu_timestamp_t t, void *arg);
-static const mu_channel_ops_t k_acceptor_ops = {.read = handle_read};
+static void mu_acceptor_handle_read(mu_channel_t *ch, mu_timestamp_t t, void *arg);
+static const mu_channel_ops_t k_acceptor_ops = {.read = mu_acceptor_handle_read};
 
 mu_acceptor_t *mu_acceptor_new(mu_event_loop_t *loop, const mu_inet_address_t *addr,
                                bool reuse_port) {
@@ -32,8 +32,10 @@ mu_acceptor_t *mu_acceptor_new(mu_event_loop_t *loop, const mu_inet_address_t *a
     return NULL;
   }
   int rc = mu_sockets_set_reuse_addr(fd, true);
-  if (rc == 0 && reuse_port) rc = mu_sockets_set_reuse_port(fd, true);
-  if (rc == 0) rc = mu_sockets_bind(fd, addr);
+  if (rc == 0 && reuse_port)
+    rc = mu_sockets_set_reuse_port(fd, true);
+  if (rc == 0)
+    rc = mu_sockets_bind(fd, addr);
   mu_acceptor_t *a = rc == 0 ? mu_calloc(1, sizeof *a) : NULL;
   if (a == NULL) {
     mu_sockets_close(fd);
@@ -49,7 +51,8 @@ mu_acceptor_t *mu_acceptor_new(mu_event_loop_t *loop, const mu_inet_address_t *a
 }
 
 void mu_acceptor_free(mu_acceptor_t *a) {
-  if (a == NULL) return;
+  if (a == NULL)
+    return;
   mu_event_loop_assert_in_loop_thread(a->loop);
   mu_event_loop_cancel(a->loop, a->resume_timer);
   mu_channel_remove(&a->channel);
@@ -65,10 +68,13 @@ void mu_acceptor_set_new_connection_callback(mu_acceptor_t *a, mu_new_connection
 
 int mu_acceptor_listen(mu_acceptor_t *a) {
   mu_event_loop_assert_in_loop_thread(a->loop);
-  if (a->listening) return 0;
+  if (a->listening)
+    return 0;
   int rc = mu_sockets_listen(a->fd);
-  if (rc == 0) rc = mu_channel_enable_reading(&a->channel);
-  if (rc == 0) a->listening = true;
+  if (rc == 0)
+    rc = mu_channel_enable_reading(&a->channel);
+  if (rc == 0)
+    a->listening = true;
   return rc;
 }
 
@@ -92,16 +98,18 @@ static void resume(void *arg) {
   mu_acceptor_t *a = arg;
   a->resume_timer = (mu_timer_id_t){0, 0};
   a->paused = false;
-  if (a->listening) mu_channel_enable_reading(&a->channel);
+  if (a->listening)
+    mu_channel_enable_reading(&a->channel);
 }
 
 /* Out of descriptors or memory: a level-triggered listener would report the
  * same pending connection forever, so stop watching it for a while. */
-static void pause_listener(mu_acceptor_t *a, int err) {
+static void mu_acceptor_pause_listener(mu_acceptor_t *a, int err) {
   if (!a->reported) {
-    MU_LOG_ERROR("accept on fd %d: %s; pausing the listener for %.3f s (logged once "
-                 "until an accept succeeds)",
-                 a->fd, mu_strerror_tl(err), a->pause_seconds);
+    MU_LOG_ERROR(
+        "accept on fd %d: %s; pausing the listener for %.3f s (logged once "
+        "until an accept succeeds)",
+        a->fd, mu_strerror_tl(err), a->pause_seconds);
     a->reported = true;
   }
   a->paused = true;
@@ -113,7 +121,7 @@ static bool is_exhaustion(int err) {
   return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
 }
 
-static void handle_read(mu_channel_t *ch, mu_timestamp_t t, void *arg) {
+static void mu_acceptor_handle_read(mu_channel_t *ch, mu_timestamp_t t, void *arg) {
   (void)ch;
   (void)t;
   mu_acceptor_t *a = arg;
@@ -130,13 +138,15 @@ static void handle_read(mu_channel_t *ch, mu_timestamp_t t, void *arg) {
       continue;
     }
     int err = -fd;
-    if (err == EAGAIN || err == EWOULDBLOCK) return;
+    if (err == EAGAIN || err == EWOULDBLOCK)
+      return;
     if (is_exhaustion(err)) {
-      pause_listener(a, err);
+      mu_acceptor_pause_listener(a, err);
       return;
     }
     /* ECONNABORTED, EPROTO, EPERM (firewall), EINTR: that connection is gone;
      * keep accepting the others. */
-    if (err != EINTR && err != ECONNABORTED) MU_LOG_WARN("accept: %s", mu_strerror_tl(err));
+    if (err != EINTR && err != ECONNABORTED)
+      MU_LOG_WARN("accept: %s", mu_strerror_tl(err));
   }
 }

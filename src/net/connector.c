@@ -29,17 +29,19 @@ struct mu_connector {
   int failed;
 };
 
-static void handle_write(mu_channel_t *ch, void *arg);
-static void handle_error(mu_channel_t *ch, void *arg);
+static void mu_connector_handle_write(mu_channel_t *ch, void *arg);
+static void mu_connector_handle_error(mu_channel_t *ch, void *arg);
 /* A refused connect reports a hang-up: that, too, is a failed attempt (the
  * channel stops dispatching a hang-up nobody handles). */
-static const mu_channel_ops_t k_connector_ops = {
-    .write = handle_write, .close = handle_error, .error = handle_error};
+static const mu_channel_ops_t k_connector_ops = {.write = mu_connector_handle_write,
+                                                 .close = mu_connector_handle_error,
+                                                 .error = mu_connector_handle_error};
 
 mu_connector_t *mu_connector_new(mu_event_loop_t *loop, const mu_inet_address_t *addr,
                                  mu_connector_connected_fn fn, void *arg) {
   mu_connector_t *c = mu_calloc(1, sizeof *c);
-  if (c == NULL) return NULL;
+  if (c == NULL)
+    return NULL;
   c->loop = loop;
   c->addr = *addr;
   c->connected = fn;
@@ -59,7 +61,8 @@ static void cancel_timers(mu_connector_t *c) {
 /* Stops watching the connecting socket and returns it (still open). */
 static int release_socket(mu_connector_t *c) {
   int fd = c->fd;
-  if (fd >= 0) mu_channel_remove(&c->channel);
+  if (fd >= 0)
+    mu_channel_remove(&c->channel);
   c->fd = -1;
   mu_event_loop_cancel(c->loop, c->timeout_timer);
   c->timeout_timer = (mu_timer_id_t){0, 0};
@@ -67,42 +70,49 @@ static int release_socket(mu_connector_t *c) {
 }
 
 void mu_connector_free(mu_connector_t *c) {
-  if (c == NULL) return;
+  if (c == NULL)
+    return;
   mu_event_loop_assert_in_loop_thread(c->loop);
   cancel_timers(c);
   int fd = release_socket(c);
-  if (fd >= 0) mu_sockets_close(fd);
+  if (fd >= 0)
+    mu_sockets_close(fd);
   mu_free(c);
 }
 
-static void start_in_loop(mu_connector_t *c);
+static void mu_connector_start_in_loop(mu_connector_t *c);
 
 static void retry_fire(void *arg) {
   mu_connector_t *c = arg;
   c->retry_timer = (mu_timer_id_t){0, 0};
-  if (c->connect) start_in_loop(c);
+  if (c->connect)
+    mu_connector_start_in_loop(c);
 }
 
 /* Closes the failed socket and, if still wanted, tries again after a delay. */
-static void retry(mu_connector_t *c, int fd) {
-  if (fd >= 0) mu_sockets_close(fd);
+static void mu_connector_retry(mu_connector_t *c, int fd) {
+  if (fd >= 0)
+    mu_sockets_close(fd);
   c->state = k_disconnected;
   c->failed++;
-  if (!c->connect) return;
+  if (!c->connect)
+    return;
   char buf[MU_INET_ADDRSTRLEN];
   MU_LOG_INFO("connector: retry connecting to %s in %.3f s",
               mu_inet_address_to_ip_port(&c->addr, buf, sizeof buf), c->retry_delay);
   c->retry_timer = mu_event_loop_run_after(c->loop, c->retry_delay, retry_fire, c);
   c->retry_delay *= 2;
-  if (c->retry_delay > c->max_delay) c->retry_delay = c->max_delay;
+  if (c->retry_delay > c->max_delay)
+    c->retry_delay = c->max_delay;
 }
 
 static void timeout_fire(void *arg) {
   mu_connector_t *c = arg;
   c->timeout_timer = (mu_timer_id_t){0, 0};
-  if (c->state != k_connecting) return;
+  if (c->state != k_connecting)
+    return;
   MU_LOG_WARN("connector: connect timed out after %.3f s", c->timeout);
-  retry(c, release_socket(c));
+  mu_connector_retry(c, release_socket(c));
 }
 
 static void connecting(mu_connector_t *c, int fd) {
@@ -111,7 +121,7 @@ static void connecting(mu_connector_t *c, int fd) {
   mu_channel_init(&c->channel, c->loop, fd, &k_connector_ops, c);
   mu_channel_do_not_log_hup(&c->channel); /* a refused connect is routine here */
   if (mu_channel_enable_writing(&c->channel) != 0) {
-    retry(c, release_socket(c));
+    mu_connector_retry(c, release_socket(c));
     return;
   }
   if (c->timeout > 0) {
@@ -119,12 +129,13 @@ static void connecting(mu_connector_t *c, int fd) {
   }
 }
 
-static void start_in_loop(mu_connector_t *c) {
-  if (!c->connect || c->state != k_disconnected) return;
+static void mu_connector_start_in_loop(mu_connector_t *c) {
+  if (!c->connect || c->state != k_disconnected)
+    return;
   int fd = mu_sockets_create_nonblocking(mu_inet_address_family(&c->addr));
   if (fd < 0) {
     MU_LOG_ERROR("connector: socket: %s", mu_strerror_tl(-fd));
-    retry(c, -1);
+    mu_connector_retry(c, -1);
     return;
   }
   int rc = mu_sockets_connect(fd, &c->addr);
@@ -142,7 +153,7 @@ static void start_in_loop(mu_connector_t *c) {
     case ENETUNREACH:
     case EHOSTUNREACH:
     case ETIMEDOUT:
-      retry(c, fd);
+      mu_connector_retry(c, fd);
       return;
     default: /* EACCES, EPERM, EAFNOSUPPORT, EBADF, ...: retrying cannot help */
       MU_LOG_ERROR("connector: connect: %s; giving up", mu_strerror_tl(-rc));
@@ -154,18 +165,19 @@ static void start_in_loop(mu_connector_t *c) {
   }
 }
 
-static void handle_write(mu_channel_t *ch, void *arg) {
+static void mu_connector_handle_write(mu_channel_t *ch, void *arg) {
   (void)ch;
   mu_connector_t *c = arg;
-  if (c->state != k_connecting) return;
+  if (c->state != k_connecting)
+    return;
   int fd = release_socket(c);
   int err = mu_sockets_get_socket_error(fd);
   if (err != 0) {
     MU_LOG_DEBUG("connector: SO_ERROR = %d %s", err, mu_strerror_tl(err));
-    retry(c, fd);
+    mu_connector_retry(c, fd);
   } else if (mu_sockets_is_self_connect(fd)) {
     MU_LOG_WARN("connector: self connect; retrying");
-    retry(c, fd);
+    mu_connector_retry(c, fd);
   } else {
     c->state = k_connected;
     c->retry_delay = c->init_delay;
@@ -177,13 +189,14 @@ static void handle_write(mu_channel_t *ch, void *arg) {
   }
 }
 
-static void handle_error(mu_channel_t *ch, void *arg) {
+static void mu_connector_handle_error(mu_channel_t *ch, void *arg) {
   (void)ch;
   mu_connector_t *c = arg;
-  if (c->state != k_connecting) return;
+  if (c->state != k_connecting)
+    return;
   int fd = release_socket(c);
   MU_LOG_DEBUG("connector: error %s", mu_strerror_tl(mu_sockets_get_socket_error(fd)));
-  retry(c, fd);
+  mu_connector_retry(c, fd);
 }
 
 void mu_connector_start(mu_connector_t *c) {
@@ -191,19 +204,21 @@ void mu_connector_start(mu_connector_t *c) {
   c->connect = true;
   /* "Connected" only means the last socket was handed off: starting again
    * connects anew (the owner calls this only when it holds no connection). */
-  if (c->state == k_connected) c->state = k_disconnected;
-  start_in_loop(c);
+  if (c->state == k_connected)
+    c->state = k_disconnected;
+  mu_connector_start_in_loop(c);
 }
 
 void mu_connector_restart(mu_connector_t *c) {
   mu_event_loop_assert_in_loop_thread(c->loop);
   cancel_timers(c);
   int fd = release_socket(c);
-  if (fd >= 0) mu_sockets_close(fd);
+  if (fd >= 0)
+    mu_sockets_close(fd);
   c->state = k_disconnected;
   c->retry_delay = c->init_delay;
   c->connect = true;
-  start_in_loop(c);
+  mu_connector_start_in_loop(c);
 }
 
 void mu_connector_stop(mu_connector_t *c) {
@@ -211,8 +226,10 @@ void mu_connector_stop(mu_connector_t *c) {
   c->connect = false;
   cancel_timers(c);
   int fd = release_socket(c);
-  if (fd >= 0) mu_sockets_close(fd);
-  if (c->state == k_connecting) c->state = k_disconnected;
+  if (fd >= 0)
+    mu_sockets_close(fd);
+  if (c->state == k_connecting)
+    c->state = k_disconnected;
 }
 
 void mu_connector_set_connect_timeout(mu_connector_t *c, double seconds) {

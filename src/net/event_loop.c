@@ -58,10 +58,11 @@ enum { k_max_drain_rounds = 1000 };
 void mu_event_loop_wakeup(mu_event_loop_t *loop) {
   uint64_t one = 1;
   ssize_t n = write(loop->wakeup_fd, &one, sizeof one);
-  if (n != (ssize_t)sizeof one && errno != EAGAIN) MU_LOG_SYSERR("write eventfd");
+  if (n != (ssize_t)sizeof one && errno != EAGAIN)
+    MU_LOG_SYSERR("write eventfd");
 }
 
-static void handle_wakeup(mu_channel_t *ch, mu_timestamp_t t, void *arg) {
+static void mu_event_loop_handle_read(mu_channel_t *ch, mu_timestamp_t t, void *arg) {
   (void)ch;
   (void)t;
   mu_event_loop_t *loop = arg;
@@ -71,17 +72,19 @@ static void handle_wakeup(mu_channel_t *ch, mu_timestamp_t t, void *arg) {
   }
 }
 
-static const mu_channel_ops_t k_wakeup_ops = {.read = handle_wakeup};
+static const mu_channel_ops_t k_wakeup_ops = {.read = mu_event_loop_handle_read};
 
 /* ---- life cycle --------------------------------------------------------- */
 
 static void destroy_parts(mu_event_loop_t *loop) {
-  if (loop->timers) mu_timer_queue_free(loop->timers);
+  if (loop->timers)
+    mu_timer_queue_free(loop->timers);
   if (loop->wakeup_fd >= 0) {
     mu_channel_remove(&loop->wakeup_channel);
     close(loop->wakeup_fd);
   }
-  if (loop->poller) loop->poller->ops->free(loop->poller);
+  if (loop->poller)
+    loop->poller->ops->free(loop->poller);
   pthread_mutex_destroy(&loop->mutex);
   mu_free(loop->active.items);
   mu_free(loop->pending.items);
@@ -96,19 +99,24 @@ mu_event_loop_t *mu_event_loop_new(void) {
                  (void *)t_loop_in_this_thread, mu_current_thread_tid());
   }
   mu_event_loop_t *loop = mu_calloc(1, sizeof *loop);
-  if (loop == NULL) return NULL;
+  if (loop == NULL)
+    return NULL;
   loop->thread_id = mu_current_thread_tid();
   loop->wakeup_fd = -1;
   pthread_mutex_init(&loop->mutex, NULL);
   int err = 0;
   loop->poller = mu_poller_new_default();
-  if (loop->poller == NULL) goto fail;
+  if (loop->poller == NULL)
+    goto fail;
   loop->wakeup_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (loop->wakeup_fd < 0) goto fail;
+  if (loop->wakeup_fd < 0)
+    goto fail;
   mu_channel_init(&loop->wakeup_channel, loop, loop->wakeup_fd, &k_wakeup_ops, loop);
-  if ((err = -mu_channel_enable_reading(&loop->wakeup_channel)) != 0) goto fail;
+  if ((err = -mu_channel_enable_reading(&loop->wakeup_channel)) != 0)
+    goto fail;
   loop->timers = mu_timer_queue_new(loop);
-  if (loop->timers == NULL) goto fail;
+  if (loop->timers == NULL)
+    goto fail;
   t_loop_in_this_thread = loop;
   MU_LOG_DEBUG("event loop %p created in thread %d (%s)", (void *)loop, loop->thread_id,
                loop->poller->name);
@@ -121,36 +129,42 @@ fail:
   return NULL;
 }
 
-static void do_pending_functors(mu_event_loop_t *loop);
+static void mu_event_loop_do_pending_functors(mu_event_loop_t *loop);
 
 static void drain_pending(mu_event_loop_t *loop) {
   for (int round = 0; round < k_max_drain_rounds; ++round) {
-    if (mu_event_loop_queue_size(loop) == 0) return;
-    do_pending_functors(loop);
+    if (mu_event_loop_queue_size(loop) == 0)
+      return;
+    mu_event_loop_do_pending_functors(loop);
   }
   MU_LOG_WARN("%zu functors still queued after %d rounds of draining",
               mu_event_loop_queue_size(loop), k_max_drain_rounds);
 }
 
 void mu_event_loop_free(mu_event_loop_t *loop) {
-  if (loop == NULL) return;
+  if (loop == NULL)
+    return;
   MU_ASSERT_IN_LOOP_THREAD(loop);
-  if (atomic_load(&loop->looping)) MU_LOG_FATAL("mu_event_loop_free while the loop runs");
+  if (atomic_load(&loop->looping))
+    MU_LOG_FATAL("mu_event_loop_free while the loop runs");
   drain_pending(loop);
   size_t left = mu_event_loop_queue_size(loop);
-  if (left > 0) MU_LOG_ERROR("event loop freed with %zu functors never run", left);
+  if (left > 0)
+    MU_LOG_ERROR("event loop freed with %zu functors never run", left);
   t_loop_in_this_thread = NULL;
   destroy_parts(loop);
 }
 
 /* ---- the loop ----------------------------------------------------------- */
 
-static void handle_active_channels(mu_event_loop_t *loop, mu_timestamp_t now) {
+static void mu_event_loop_handle_active_channels(mu_event_loop_t *loop,
+                                                 mu_timestamp_t now) {
   loop->event_handling = true;
   for (loop->active_index = 0; loop->active_index < loop->active.size;) {
     mu_channel_t *ch = loop->active.items[loop->active_index++];
     /* NULL: removed by an earlier callback of this iteration (a stale event). */
-    if (ch != NULL) mu_channel_handle_event(ch, now);
+    if (ch != NULL)
+      mu_channel_handle_event(ch, now);
   }
   loop->active.size = 0;
   loop->event_handling = false;
@@ -167,8 +181,8 @@ void mu_event_loop_loop(mu_event_loop_t *loop) {
     mu_timestamp_t now = loop->poller->ops->poll(loop->poller, -1, &loop->active);
     atomic_store_explicit(&loop->poll_return_us, now.us, memory_order_relaxed);
     atomic_fetch_add_explicit(&loop->iteration, 1, memory_order_relaxed);
-    handle_active_channels(loop, now);
-    do_pending_functors(loop);
+    mu_event_loop_handle_active_channels(loop, now);
+    mu_event_loop_do_pending_functors(loop);
   }
   drain_pending(loop);
   MU_LOG_TRACE("event loop %p stop looping", (void *)loop);
@@ -179,7 +193,8 @@ void mu_event_loop_loop(mu_event_loop_t *loop) {
 void mu_event_loop_quit(mu_event_loop_t *loop) {
   atomic_store_explicit(&loop->quit, true, memory_order_release);
   /* In its own thread the loop sees the flag after the current callback. */
-  if (!mu_event_loop_is_in_loop_thread(loop)) mu_event_loop_wakeup(loop);
+  if (!mu_event_loop_is_in_loop_thread(loop))
+    mu_event_loop_wakeup(loop);
 }
 
 /* ---- functors ----------------------------------------------------------- */
@@ -188,7 +203,8 @@ static int functor_vec_push(functor_vec_t *v, mu_functor_fn fn, void *arg) {
   if (v->size == v->cap) {
     size_t cap = v->cap ? v->cap * 2 : 16;
     functor_t *items = mu_realloc(v->items, cap * sizeof *items);
-    if (items == NULL) return -ENOMEM;
+    if (items == NULL)
+      return -ENOMEM;
     v->items = items;
     v->cap = cap;
   }
@@ -201,7 +217,8 @@ int mu_event_loop_queue_in_loop(mu_event_loop_t *loop, mu_functor_fn fn, void *a
   bool was_empty = loop->pending.size == 0;
   int rc = functor_vec_push(&loop->pending, fn, arg);
   pthread_mutex_unlock(&loop->mutex);
-  if (rc != 0) return rc;
+  if (rc != 0)
+    return rc;
   /* Wake only when needed: if the queue was not empty, whoever made it non-empty
    * already woke the loop; and in the loop thread, while I/O events are being
    * handled, the queue is run at the end of this iteration anyway. */
@@ -227,7 +244,7 @@ size_t mu_event_loop_queue_size(mu_event_loop_t *loop) {
   return n;
 }
 
-static void do_pending_functors(mu_event_loop_t *loop) {
+static void mu_event_loop_do_pending_functors(mu_event_loop_t *loop) {
   /* Swap the queue out under the lock and run it without: producers are never
    * blocked by a running functor, and a functor may queue more (they run in the
    * next round, not this one). */
@@ -236,7 +253,8 @@ static void do_pending_functors(mu_event_loop_t *loop) {
   loop->pending = loop->running;
   pthread_mutex_unlock(&loop->mutex);
   loop->calling_pending_functors = true;
-  for (size_t i = 0; i < batch.size; ++i) batch.items[i].fn(batch.items[i].arg);
+  for (size_t i = 0; i < batch.size; ++i)
+    batch.items[i].fn(batch.items[i].arg);
   loop->calling_pending_functors = false;
   batch.size = 0;
   loop->running = batch;
@@ -267,7 +285,8 @@ static mu_timer_id_t add_timer(mu_event_loop_t *loop, int64_t when, int64_t inte
   uint64_t seq = mu_timer_queue_next_seq(loop->timers);
   if (mu_event_loop_is_in_loop_thread(loop)) {
     int64_t slot = mu_timer_queue_add(loop->timers, seq, fn, arg, when, interval, 0);
-    if (slot >= 0) return (mu_timer_id_t){seq, (uint32_t)slot};
+    if (slot >= 0)
+      return (mu_timer_id_t){seq, (uint32_t)slot};
   } else {
     remote_timer_t *rt = mu_malloc(sizeof *rt);
     if (rt != NULL) {
@@ -286,8 +305,10 @@ static mu_timer_id_t add_timer(mu_event_loop_t *loop, int64_t when, int64_t inte
  * conversion and the deadline sum can never overflow. */
 static int64_t seconds_to_us(double s) {
   const double max_seconds = 100.0 * 365 * 24 * 3600;
-  if (!(s > 0)) return 0;
-  if (s > max_seconds) s = max_seconds;
+  if (!(s > 0))
+    return 0;
+  if (s > max_seconds)
+    s = max_seconds;
   return (int64_t)(s * (double)MU_MICROS_PER_SECOND + 0.5);
 }
 
@@ -304,7 +325,8 @@ mu_timer_id_t mu_event_loop_run_after(mu_event_loop_t *loop, double delay,
 mu_timer_id_t mu_event_loop_run_every(mu_event_loop_t *loop, double interval,
                                       mu_functor_fn fn, void *arg) {
   int64_t us = seconds_to_us(interval);
-  if (us == 0) us = 1; /* a zero interval would make a one-shot timer */
+  if (us == 0)
+    us = 1; /* a zero interval would make a one-shot timer */
   return add_timer(loop, mu_timestamp_mono_now().us + us, us, fn, arg);
 }
 
@@ -320,17 +342,21 @@ static void cancel_in_loop(void *p) {
 }
 
 void mu_event_loop_cancel(mu_event_loop_t *loop, mu_timer_id_t id) {
-  if (id.seq == 0) return;
+  if (id.seq == 0)
+    return;
   if (mu_event_loop_is_in_loop_thread(loop)) {
-    if (mu_timer_queue_cancel(loop->timers, id)) return;
+    if (mu_timer_queue_cancel(loop->timers, id))
+      return;
     /* A cross-thread id not found may name a timer whose add is still queued:
      * cancel again behind it. Ids are never reused, so otherwise a no-op. */
-    if (id.slot != MU_TIMER_SLOT_REMOTE) return;
+    if (id.slot != MU_TIMER_SLOT_REMOTE)
+      return;
   }
   remote_cancel_t *rc = mu_malloc(sizeof *rc);
   if (rc != NULL) {
     *rc = (remote_cancel_t){loop, id};
-    if (mu_event_loop_queue_in_loop(loop, cancel_in_loop, rc) == 0) return;
+    if (mu_event_loop_queue_in_loop(loop, cancel_in_loop, rc) == 0)
+      return;
     mu_free(rc);
   }
   MU_LOG_ERROR("out of memory cancelling a timer from another thread");
@@ -350,7 +376,8 @@ void mu_event_loop_remove_channel(mu_event_loop_t *loop, mu_channel_t *ch) {
      * this iteration: drop that event, so its callback never runs on an object
      * the callback's owner may already have freed. */
     for (size_t i = loop->active_index; i < loop->active.size; ++i) {
-      if (loop->active.items[i] == ch) loop->active.items[i] = NULL;
+      if (loop->active.items[i] == ch)
+        loop->active.items[i] = NULL;
     }
   }
   loop->poller->ops->remove_channel(loop->poller, ch);
@@ -358,7 +385,8 @@ void mu_event_loop_remove_channel(mu_event_loop_t *loop, mu_channel_t *ch) {
 
 char *mu_event_loop_read_buffer(mu_event_loop_t *loop, size_t *cap) {
   *cap = MU_BUFFER_CHEAP_PREPEND + MU_BUFFER_EXTRA_READ;
-  if (loop->read_buffer == NULL) loop->read_buffer = mu_malloc(*cap);
+  if (loop->read_buffer == NULL)
+    loop->read_buffer = mu_malloc(*cap);
   return loop->read_buffer;
 }
 
@@ -377,7 +405,8 @@ int64_t mu_event_loop_iteration(const mu_event_loop_t *loop) {
 }
 
 mu_timestamp_t mu_event_loop_poll_return_time(const mu_event_loop_t *loop) {
-  return (mu_timestamp_t){atomic_load_explicit(&loop->poll_return_us, memory_order_relaxed)};
+  return (mu_timestamp_t){
+      atomic_load_explicit(&loop->poll_return_us, memory_order_relaxed)};
 }
 
 const char *mu_event_loop_poller_name(const mu_event_loop_t *loop) {

@@ -26,13 +26,15 @@ struct mu_tcp_client {
   mu_tcp_connection_t *connection; /* guarded by mutex; holds the owner's reference */
 };
 
-static void new_connection(int fd, void *arg);
-static void remove_connection_in_loop(void *client, mu_tcp_connection_t *conn);
+static void mu_tcp_client_new_connection(int fd, void *arg);
+static void mu_tcp_client_remove_connection_in_loop(void *client,
+                                                    mu_tcp_connection_t *conn);
 
 mu_tcp_client_t *mu_tcp_client_new(mu_event_loop_t *loop, const mu_inet_address_t *server,
                                    const char *name) {
   mu_tcp_client_t *c = mu_calloc(1, sizeof *c);
-  if (c == NULL) return NULL;
+  if (c == NULL)
+    return NULL;
   atomic_init(&c->refcnt, 1);
   c->loop = loop;
   snprintf(c->name, sizeof c->name, "%s", name ? name : "TcpClient");
@@ -40,9 +42,10 @@ mu_tcp_client_t *mu_tcp_client_new(mu_event_loop_t *loop, const mu_inet_address_
   char prefix[160];
   snprintf(prefix, sizeof prefix, "%s-%s#", c->name,
            mu_inet_address_to_ip_port(server, ip_port, sizeof ip_port));
-  c->connector = mu_connector_new(loop, server, new_connection, c);
-  c->owner =
-      c->connector ? mu_conn_owner_new(loop, c, remove_connection_in_loop, prefix) : NULL;
+  c->connector = mu_connector_new(loop, server, mu_tcp_client_new_connection, c);
+  c->owner = c->connector ? mu_conn_owner_new(
+                                loop, c, mu_tcp_client_remove_connection_in_loop, prefix)
+                          : NULL;
   if (c->owner == NULL) {
     mu_connector_free(c->connector);
     mu_free(c);
@@ -73,7 +76,8 @@ static void free_connector_functor(void *connector) {
 }
 
 void mu_tcp_client_free(mu_tcp_client_t *c) {
-  if (c == NULL) return;
+  if (c == NULL)
+    return;
   mu_event_loop_assert_in_loop_thread(c->loop);
   c->freed = true;
   atomic_store(&c->connect, false);
@@ -87,7 +91,8 @@ void mu_tcp_client_free(mu_tcp_client_t *c) {
   c->connector = NULL;
   c->owner->owner = NULL;
   mu_tcp_connection_t *conn = take_connection(c);
-  if (conn != NULL) mu_tcp_connection_queue_destroy(conn); /* hands over our reference */
+  if (conn != NULL)
+    mu_tcp_connection_queue_destroy(conn); /* hands over our reference */
   mu_conn_owner_unref(c->owner);
   client_unref(c);
 }
@@ -101,7 +106,7 @@ static void run_with_ref(mu_tcp_client_t *c, mu_functor_fn fn) {
   }
 }
 
-static void connect_in_loop(void *p) {
+static void mu_tcp_client_connect_in_loop(void *p) {
   mu_tcp_client_t *c = p;
   /* One connection at a time: connect() while connected changes nothing. */
   mu_tcp_connection_t *conn = c->freed ? NULL : mu_tcp_client_connection_ref(c);
@@ -115,7 +120,7 @@ static void connect_in_loop(void *p) {
 void mu_tcp_client_connect(mu_tcp_client_t *c) {
   MU_LOG_DEBUG("TcpClient %s: connecting", c->name);
   atomic_store(&c->connect, true);
-  run_with_ref(c, connect_in_loop);
+  run_with_ref(c, mu_tcp_client_connect_in_loop);
 }
 
 void mu_tcp_client_disconnect(mu_tcp_client_t *c) {
@@ -127,32 +132,35 @@ void mu_tcp_client_disconnect(mu_tcp_client_t *c) {
   }
 }
 
-static void stop_in_loop(void *p) {
+static void mu_tcp_client_stop_in_loop(void *p) {
   mu_tcp_client_t *c = p;
-  if (!c->freed) mu_connector_stop(c->connector);
+  if (!c->freed)
+    mu_connector_stop(c->connector);
   client_unref(c);
 }
 
 void mu_tcp_client_stop(mu_tcp_client_t *c) {
   atomic_store(&c->connect, false);
-  run_with_ref(c, stop_in_loop);
+  run_with_ref(c, mu_tcp_client_stop_in_loop);
 }
 
 mu_tcp_connection_t *mu_tcp_client_connection_ref(mu_tcp_client_t *c) {
   pthread_mutex_lock(&c->mutex);
   mu_tcp_connection_t *conn = c->connection;
-  if (conn != NULL) mu_tcp_connection_ref(conn);
+  if (conn != NULL)
+    mu_tcp_connection_ref(conn);
   pthread_mutex_unlock(&c->mutex);
   return conn;
 }
 
 /* The connector succeeded: wrap the socket in a connection. */
-static void new_connection(int fd, void *arg) {
+static void mu_tcp_client_new_connection(int fd, void *arg) {
   mu_tcp_client_t *c = arg;
   mu_inet_address_t peer;
-  if (mu_sockets_get_peer_addr(fd, &peer) != 0) peer = mu_inet_address_any(0);
-  mu_tcp_connection_t *conn = mu_tcp_connection_new(c->loop, c->owner, ++c->next_conn_id, fd,
-                                                    &peer);
+  if (mu_sockets_get_peer_addr(fd, &peer) != 0)
+    peer = mu_inet_address_any(0);
+  mu_tcp_connection_t *conn =
+      mu_tcp_connection_new(c->loop, c->owner, ++c->next_conn_id, fd, &peer);
   if (conn == NULL) {
     MU_LOG_ERROR("TcpClient %s: out of memory for the connection", c->name);
     return;
@@ -163,13 +171,16 @@ static void new_connection(int fd, void *arg) {
   mu_tcp_connection_connect_established(conn);
 }
 
-static void remove_connection_in_loop(void *client, mu_tcp_connection_t *conn) {
+static void mu_tcp_client_remove_connection_in_loop(void *client,
+                                                    mu_tcp_connection_t *conn) {
   mu_tcp_client_t *c = client;
   pthread_mutex_lock(&c->mutex);
   bool ours = c->connection == conn;
-  if (ours) c->connection = NULL;
+  if (ours)
+    c->connection = NULL;
   pthread_mutex_unlock(&c->mutex);
-  if (!ours) return;
+  if (!ours)
+    return;
   mu_tcp_connection_queue_destroy(conn);
   if (c->retry && atomic_load(&c->connect)) {
     MU_LOG_INFO("TcpClient %s: reconnecting", c->name);
@@ -201,8 +212,8 @@ void mu_tcp_client_set_message_callback(mu_tcp_client_t *c, mu_message_fn fn, vo
   c->owner->message_cb = fn;
   c->owner->message_arg = arg;
 }
-void mu_tcp_client_set_write_complete_callback(mu_tcp_client_t *c, mu_write_complete_fn fn,
-                                               void *arg) {
+void mu_tcp_client_set_write_complete_callback(mu_tcp_client_t *c,
+                                               mu_write_complete_fn fn, void *arg) {
   c->owner->write_complete_cb = fn;
   c->owner->write_complete_arg = arg;
 }

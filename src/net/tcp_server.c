@@ -1,4 +1,4 @@
-/* TcpServer: the accept path (Acceptor -> new_connection -> a loop from the
+/* TcpServer: the accept path (Acceptor -> mu_tcp_server_new_connection -> a loop from the
  * pool) and the server's half of the close path. */
 #include "cmuduo/net/tcp_server.h"
 
@@ -31,13 +31,16 @@ struct mu_tcp_server {
   size_t conns_cap;
 };
 
-static void new_connection(int fd, const mu_inet_address_t *peer, void *arg);
-static void remove_connection_in_loop(void *server, mu_tcp_connection_t *conn);
+static void mu_tcp_server_new_connection(int fd, const mu_inet_address_t *peer,
+                                         void *arg);
+static void mu_tcp_server_remove_connection_in_loop(void *server,
+                                                    mu_tcp_connection_t *conn);
 
 mu_tcp_server_t *mu_tcp_server_new(mu_event_loop_t *loop, const mu_inet_address_t *addr,
                                    const char *name, int options) {
   mu_tcp_server_t *s = mu_calloc(1, sizeof *s);
-  if (s == NULL) return NULL;
+  if (s == NULL)
+    return NULL;
   s->loop = loop;
   snprintf(s->name, sizeof s->name, "%s", name ? name : "TcpServer");
   mu_inet_address_to_ip_port(addr, s->ip_port, sizeof s->ip_port);
@@ -46,7 +49,9 @@ mu_tcp_server_t *mu_tcp_server_new(mu_event_loop_t *loop, const mu_inet_address_
   s->acceptor = mu_acceptor_new(loop, addr, (options & MU_TCP_SERVER_REUSE_PORT) != 0);
   int err = errno;
   s->pool = s->acceptor ? mu_event_loop_thread_pool_new(loop, s->name) : NULL;
-  s->owner = s->pool ? mu_conn_owner_new(loop, s, remove_connection_in_loop, prefix) : NULL;
+  s->owner = s->pool ? mu_conn_owner_new(loop, s, mu_tcp_server_remove_connection_in_loop,
+                                         prefix)
+                     : NULL;
   if (s->owner == NULL) {
     if (s->acceptor != NULL) {
       err = ENOMEM;
@@ -57,17 +62,19 @@ mu_tcp_server_t *mu_tcp_server_new(mu_event_loop_t *loop, const mu_inet_address_
     errno = err;
     return NULL;
   }
-  mu_acceptor_set_new_connection_callback(s->acceptor, new_connection, s);
+  mu_acceptor_set_new_connection_callback(s->acceptor, mu_tcp_server_new_connection, s);
   return s;
 }
 
 void mu_tcp_server_free(mu_tcp_server_t *s) {
-  if (s == NULL) return;
+  if (s == NULL)
+    return;
   mu_event_loop_assert_in_loop_thread(s->loop);
   MU_LOG_TRACE("TcpServer %s freed with %zu connections", s->name, s->nconns);
   mu_acceptor_free(s->acceptor);
   s->owner->owner = NULL; /* closes that race us in other loops find no server */
-  for (size_t i = 0; i < s->nconns; ++i) mu_tcp_connection_queue_destroy(s->conns[i]);
+  for (size_t i = 0; i < s->nconns; ++i)
+    mu_tcp_connection_queue_destroy(s->conns[i]);
   s->nconns = 0;
   /* Joining the pool runs what was just queued in its loops (they drain at quit). */
   mu_event_loop_thread_pool_free(s->pool);
@@ -93,13 +100,14 @@ void mu_tcp_server_set_message_callback(mu_tcp_server_t *s, mu_message_fn fn, vo
   s->owner->message_cb = fn;
   s->owner->message_arg = arg;
 }
-void mu_tcp_server_set_write_complete_callback(mu_tcp_server_t *s, mu_write_complete_fn fn,
-                                               void *arg) {
+void mu_tcp_server_set_write_complete_callback(mu_tcp_server_t *s,
+                                               mu_write_complete_fn fn, void *arg) {
   s->owner->write_complete_cb = fn;
   s->owner->write_complete_arg = arg;
 }
-void mu_tcp_server_set_high_water_mark_callback(mu_tcp_server_t *s, mu_high_water_mark_fn fn,
-                                                void *arg, size_t mark) {
+void mu_tcp_server_set_high_water_mark_callback(mu_tcp_server_t *s,
+                                                mu_high_water_mark_fn fn, void *arg,
+                                                size_t mark) {
   s->owner->high_water_mark_cb = fn;
   s->owner->high_water_mark_arg = arg;
   s->owner->high_water_mark = mark;
@@ -108,9 +116,10 @@ void mu_tcp_server_set_input_cap(mu_tcp_server_t *s, size_t bytes) {
   s->owner->input_cap = bytes;
 }
 
-static int start_in_loop(mu_tcp_server_t *s) {
+static int mu_tcp_server_start_in_loop(mu_tcp_server_t *s) {
   int rc = mu_event_loop_thread_pool_start(s->pool, s->thread_init, s->thread_init_arg);
-  if (rc == 0 || rc == -EALREADY) rc = mu_acceptor_listen(s->acceptor);
+  if (rc == 0 || rc == -EALREADY)
+    rc = mu_acceptor_listen(s->acceptor);
   if (rc != 0) {
     MU_LOG_ERROR("TcpServer %s cannot start on %s: %s", s->name, s->ip_port,
                  mu_strerror_tl(-rc));
@@ -119,14 +128,16 @@ static int start_in_loop(mu_tcp_server_t *s) {
 }
 
 static void start_functor(void *p) {
-  start_in_loop(p);
+  mu_tcp_server_start_in_loop(p);
 }
 
 int mu_tcp_server_start(mu_tcp_server_t *s) {
-  if (atomic_exchange(&s->started, true)) return 0;
+  if (atomic_exchange(&s->started, true))
+    return 0;
   if (mu_event_loop_is_in_loop_thread(s->loop)) {
-    int rc = start_in_loop(s);
-    if (rc != 0) atomic_store(&s->started, false);
+    int rc = mu_tcp_server_start_in_loop(s);
+    if (rc != 0)
+      atomic_store(&s->started, false);
     return rc;
   }
   return mu_event_loop_queue_in_loop(s->loop, start_functor, s);
@@ -138,7 +149,8 @@ static int track(mu_tcp_server_t *s, mu_tcp_connection_t *conn) {
   if (s->nconns == s->conns_cap) {
     size_t cap = s->conns_cap ? s->conns_cap * 2 : 64;
     mu_tcp_connection_t **c = mu_realloc(s->conns, cap * sizeof *c);
-    if (c == NULL) return -ENOMEM;
+    if (c == NULL)
+      return -ENOMEM;
     s->conns = c;
     s->conns_cap = cap;
   }
@@ -153,7 +165,8 @@ static void establish_functor(void *p) {
 }
 
 /* TcpServer::newConnection: runs in the base loop for each accepted socket. */
-static void new_connection(int fd, const mu_inet_address_t *peer, void *arg) {
+static void mu_tcp_server_new_connection(int fd, const mu_inet_address_t *peer,
+                                         void *arg) {
   mu_tcp_server_t *s = arg;
   mu_event_loop_t *io_loop = mu_event_loop_thread_pool_get_next_loop(s->pool);
   uint64_t id = ++s->next_conn_id;
@@ -168,7 +181,8 @@ static void new_connection(int fd, const mu_inet_address_t *peer, void *arg) {
   if (mu_log_level() <= MU_LOG_LEVEL_DEBUG) {
     char buf[MU_INET_ADDRSTRLEN];
     MU_LOG_DEBUG("TcpServer %s: new connection %s from %s", s->name,
-                 mu_tcp_connection_name(conn), mu_inet_address_to_ip_port(peer, buf, sizeof buf));
+                 mu_tcp_connection_name(conn),
+                 mu_inet_address_to_ip_port(peer, buf, sizeof buf));
   }
   mu_tcp_connection_ref(conn);
   /* Queued even when io_loop is this loop: the up callback may free the server,
@@ -183,10 +197,12 @@ static void new_connection(int fd, const mu_inet_address_t *peer, void *arg) {
 
 /* TcpServer::removeConnectionInLoop: the connection has closed in its loop;
  * forget it here and let its loop destroy it (with the list's reference). */
-static void remove_connection_in_loop(void *server, mu_tcp_connection_t *conn) {
+static void mu_tcp_server_remove_connection_in_loop(void *server,
+                                                    mu_tcp_connection_t *conn) {
   mu_tcp_server_t *s = server;
   uint32_t slot = mu_tcp_connection_owner_slot(conn);
-  if (slot >= s->nconns || s->conns[slot] != conn) return; /* already forgotten */
+  if (slot >= s->nconns || s->conns[slot] != conn)
+    return; /* already forgotten */
   mu_tcp_connection_t *last = s->conns[--s->nconns];
   s->conns[slot] = last;
   mu_tcp_connection_set_owner_slot(last, slot);

@@ -21,12 +21,12 @@ typedef struct timer_slot {
   void *arg;
   int64_t when;
   int64_t interval;
-  uint64_t seq;      /* 0: the slot is free */
-  int32_t heap_pos;  /* -1: not in the heap */
+  uint64_t seq;     /* 0: the slot is free */
+  int32_t heap_pos; /* -1: not in the heap */
   uint32_t next_free;
-  bool in_batch;     /* expired and waiting to run in this tick */
+  bool in_batch; /* expired and waiting to run in this tick */
   bool canceled;
-  bool remote;       /* recorded in the seq -> slot map */
+  bool remote; /* recorded in the seq -> slot map */
 } timer_slot_t;
 
 typedef struct heap_entry {
@@ -39,7 +39,7 @@ typedef struct heap_entry {
 typedef struct seq_map {
   uint64_t *keys; /* 0: empty, UINT64_MAX: deleted */
   uint32_t *vals;
-  size_t cap; /* a power of two */
+  size_t cap;  /* a power of two */
   size_t used; /* live + deleted */
 } seq_map_t;
 
@@ -83,7 +83,8 @@ static int map_rehash(seq_map_t *m, size_t cap) {
     return -ENOMEM;
   }
   for (size_t i = 0; i < m->cap; ++i) {
-    if (m->keys[i] != 0 && m->keys[i] != TOMBSTONE) map_put(&bigger, m->keys[i], m->vals[i]);
+    if (m->keys[i] != 0 && m->keys[i] != TOMBSTONE)
+      map_put(&bigger, m->keys[i], m->vals[i]);
   }
   mu_free(m->keys);
   mu_free(m->vals);
@@ -95,14 +96,18 @@ static int map_put(seq_map_t *m, uint64_t key, uint32_t val) {
   if ((m->used + 1) * 2 > m->cap) {
     /* Size for the live keys only, so deleted ones never make the table grow. */
     size_t live = 0;
-    for (size_t i = 0; i < m->cap; ++i) live += m->keys[i] != 0 && m->keys[i] != TOMBSTONE;
+    for (size_t i = 0; i < m->cap; ++i)
+      live += m->keys[i] != 0 && m->keys[i] != TOMBSTONE;
     size_t cap = 16;
-    while (cap < (live + 1) * 4) cap *= 2;
+    while (cap < (live + 1) * 4)
+      cap *= 2;
     int rc = map_rehash(m, cap);
-    if (rc != 0) return rc;
+    if (rc != 0)
+      return rc;
   }
   size_t i = map_hash(key, m->cap);
-  while (m->keys[i] != 0) i = (i + 1) & (m->cap - 1);
+  while (m->keys[i] != 0)
+    i = (i + 1) & (m->cap - 1);
   m->keys[i] = key;
   m->vals[i] = val;
   m->used++;
@@ -110,16 +115,20 @@ static int map_put(seq_map_t *m, uint64_t key, uint32_t val) {
 }
 
 static size_t map_find(const seq_map_t *m, uint64_t key) {
-  if (m->cap == 0) return SIZE_MAX;
+  if (m->cap == 0)
+    return SIZE_MAX;
   for (size_t i = map_hash(key, m->cap);; i = (i + 1) & (m->cap - 1)) {
-    if (m->keys[i] == key) return i;
-    if (m->keys[i] == 0) return SIZE_MAX;
+    if (m->keys[i] == key)
+      return i;
+    if (m->keys[i] == 0)
+      return SIZE_MAX;
   }
 }
 
 static void map_erase(seq_map_t *m, uint64_t key) {
   size_t i = map_find(m, key);
-  if (i != SIZE_MAX) m->keys[i] = TOMBSTONE;
+  if (i != SIZE_MAX)
+    m->keys[i] = TOMBSTONE;
 }
 
 /* ---- heap --------------------------------------------------------------- */
@@ -136,7 +145,8 @@ static void heap_place(mu_timer_queue_t *tq, size_t pos, heap_entry_t e) {
 static void sift_up(mu_timer_queue_t *tq, size_t pos, heap_entry_t e) {
   while (pos > 0) {
     size_t parent = (pos - 1) / 2;
-    if (!entry_less(&e, &tq->heap[parent])) break;
+    if (!entry_less(&e, &tq->heap[parent]))
+      break;
     heap_place(tq, pos, tq->heap[parent]);
     pos = parent;
   }
@@ -146,11 +156,13 @@ static void sift_up(mu_timer_queue_t *tq, size_t pos, heap_entry_t e) {
 static void sift_down(mu_timer_queue_t *tq, size_t pos, heap_entry_t e) {
   for (;;) {
     size_t child = 2 * pos + 1;
-    if (child >= tq->heap_size) break;
+    if (child >= tq->heap_size)
+      break;
     if (child + 1 < tq->heap_size && entry_less(&tq->heap[child + 1], &tq->heap[child])) {
       ++child;
     }
-    if (!entry_less(&tq->heap[child], &e)) break;
+    if (!entry_less(&tq->heap[child], &e))
+      break;
     heap_place(tq, pos, tq->heap[child]);
     pos = child;
   }
@@ -161,7 +173,8 @@ static int heap_push(mu_timer_queue_t *tq, uint32_t slot) {
   if (tq->heap_size == tq->heap_cap) {
     size_t cap = tq->heap_cap ? tq->heap_cap * 2 : 64;
     heap_entry_t *h = mu_realloc(tq->heap, cap * sizeof *h);
-    if (h == NULL) return -ENOMEM;
+    if (h == NULL)
+      return -ENOMEM;
     tq->heap = h;
     tq->heap_cap = cap;
   }
@@ -174,7 +187,8 @@ static int heap_push(mu_timer_queue_t *tq, uint32_t slot) {
 static void heap_remove(mu_timer_queue_t *tq, size_t pos) {
   tq->slots[tq->heap[pos].slot].heap_pos = -1;
   heap_entry_t last = tq->heap[--tq->heap_size];
-  if (pos == tq->heap_size) return;
+  if (pos == tq->heap_size)
+    return;
   if (pos > 0 && entry_less(&last, &tq->heap[(pos - 1) / 2])) {
     sift_up(tq, pos, last);
   } else {
@@ -187,9 +201,11 @@ static void heap_remove(mu_timer_queue_t *tq, size_t pos) {
 static int64_t alloc_slot(mu_timer_queue_t *tq) {
   if (tq->free_head == NO_SLOT) {
     uint32_t n = tq->nslots ? tq->nslots * 2 : 64;
-    if (n <= tq->nslots || n >= NO_SLOT) return -ENOMEM;
+    if (n <= tq->nslots || n >= NO_SLOT)
+      return -ENOMEM;
     timer_slot_t *s = mu_realloc(tq->slots, (size_t)n * sizeof *s);
-    if (s == NULL) return -ENOMEM;
+    if (s == NULL)
+      return -ENOMEM;
     for (uint32_t i = tq->nslots; i < n; ++i) {
       s[i].seq = 0;
       s[i].next_free = i + 1 < n ? i + 1 : NO_SLOT;
@@ -205,7 +221,8 @@ static int64_t alloc_slot(mu_timer_queue_t *tq) {
 
 static void free_slot(mu_timer_queue_t *tq, uint32_t slot) {
   timer_slot_t *t = &tq->slots[slot];
-  if (t->remote) map_erase(&tq->remote, t->seq);
+  if (t->remote)
+    map_erase(&tq->remote, t->seq);
   t->seq = 0;
   t->next_free = tq->free_head;
   tq->free_head = slot;
@@ -214,8 +231,10 @@ static void free_slot(mu_timer_queue_t *tq, uint32_t slot) {
 /* ---- timerfd ------------------------------------------------------------ */
 
 static void arm(mu_timer_queue_t *tq, int64_t when) {
-  if (when == tq->armed_when) return;
-  if (when <= 0) when = 1; /* an all-zero it_value would disarm the timer */
+  if (when == tq->armed_when)
+    return;
+  if (when <= 0)
+    when = 1; /* an all-zero it_value would disarm the timer */
   struct itimerspec spec = {0};
   spec.it_value.tv_sec = when / MU_MICROS_PER_SECOND;
   spec.it_value.tv_nsec = (long)(when % MU_MICROS_PER_SECOND) * 1000;
@@ -227,14 +246,16 @@ static void arm(mu_timer_queue_t *tq, int64_t when) {
 }
 
 static void arm_for_earliest(mu_timer_queue_t *tq) {
-  if (tq->heap_size > 0) arm(tq, tq->heap[0].when);
+  if (tq->heap_size > 0)
+    arm(tq, tq->heap[0].when);
 }
 
 static bool batch_push(mu_timer_queue_t *tq, uint32_t slot) {
   if (tq->batch_size == tq->batch_cap) {
     size_t cap = tq->batch_cap ? tq->batch_cap * 2 : 16;
     uint32_t *b = mu_realloc(tq->batch, cap * sizeof *b);
-    if (b == NULL) return false;
+    if (b == NULL)
+      return false;
     tq->batch = b;
     tq->batch_cap = cap;
   }
@@ -264,8 +285,10 @@ static void finish_batch(mu_timer_queue_t *tq, int64_t now) {
     t->in_batch = false;
     if (t->interval > 0 && !t->canceled) {
       t->when += t->interval;
-      if (t->when <= now) t->when = now + t->interval; /* skip missed ticks */
-      if (heap_push(tq, slot) == 0) continue;
+      if (t->when <= now)
+        t->when = now + t->interval; /* skip missed ticks */
+      if (heap_push(tq, slot) == 0)
+        continue;
       MU_LOG_ERROR("out of memory re-arming a repeating timer; it stops");
     }
     free_slot(tq, slot);
@@ -273,7 +296,8 @@ static void finish_batch(mu_timer_queue_t *tq, int64_t now) {
   tq->batch_size = 0;
 }
 
-static void handle_read(mu_channel_t *ch, mu_timestamp_t receive_time, void *arg) {
+static void mu_timer_queue_handle_read(mu_channel_t *ch, mu_timestamp_t receive_time,
+                                       void *arg) {
   (void)ch;
   (void)receive_time;
   mu_timer_queue_t *tq = arg;
@@ -287,20 +311,22 @@ static void handle_read(mu_channel_t *ch, mu_timestamp_t receive_time, void *arg
   tq->calling_expired = true;
   for (size_t i = 0; i < tq->batch_size; ++i) {
     timer_slot_t *t = &tq->slots[tq->batch[i]];
-    if (!t->canceled) t->fn(t->arg); /* may add or cancel timers: re-fetch t after */
+    if (!t->canceled)
+      t->fn(t->arg); /* may add or cancel timers: re-fetch t after */
   }
   tq->calling_expired = false;
   finish_batch(tq, now);
   arm_for_earliest(tq);
 }
 
-static const mu_channel_ops_t k_timerfd_ops = {.read = handle_read};
+static const mu_channel_ops_t k_timerfd_ops = {.read = mu_timer_queue_handle_read};
 
 /* ---- public (internal) API ---------------------------------------------- */
 
 mu_timer_queue_t *mu_timer_queue_new(mu_event_loop_t *loop) {
   mu_timer_queue_t *tq = mu_calloc(1, sizeof *tq);
-  if (tq == NULL) return NULL;
+  if (tq == NULL)
+    return NULL;
   tq->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   if (tq->timerfd < 0) {
     int err = errno;
@@ -322,7 +348,8 @@ mu_timer_queue_t *mu_timer_queue_new(mu_event_loop_t *loop) {
 }
 
 void mu_timer_queue_free(mu_timer_queue_t *tq) {
-  if (tq == NULL) return;
+  if (tq == NULL)
+    return;
   mu_channel_remove(&tq->channel);
   close(tq->timerfd);
   mu_free(tq->slots);
@@ -340,42 +367,54 @@ uint64_t mu_timer_queue_next_seq(mu_timer_queue_t *tq) {
 int64_t mu_timer_queue_add(mu_timer_queue_t *tq, uint64_t seq, mu_functor_fn fn,
                            void *arg, int64_t when, int64_t interval_us, int remote) {
   int64_t slot = alloc_slot(tq);
-  if (slot < 0) return slot;
+  if (slot < 0)
+    return slot;
   timer_slot_t *t = &tq->slots[slot];
-  *t = (timer_slot_t){.fn = fn, .arg = arg, .when = when, .interval = interval_us,
-                      .seq = seq, .heap_pos = -1, .remote = remote != 0};
+  *t = (timer_slot_t){.fn = fn,
+                      .arg = arg,
+                      .when = when,
+                      .interval = interval_us,
+                      .seq = seq,
+                      .heap_pos = -1,
+                      .remote = remote != 0};
   if ((remote && map_put(&tq->remote, seq, (uint32_t)slot) != 0) ||
       heap_push(tq, (uint32_t)slot) != 0) {
     t = &tq->slots[slot];
-    if (remote) map_erase(&tq->remote, seq);
+    if (remote)
+      map_erase(&tq->remote, seq);
     t->remote = false;
     free_slot(tq, (uint32_t)slot);
     return -ENOMEM;
   }
   /* Inside the expiry callbacks the timerfd is re-armed once, at the end. */
-  if (!tq->calling_expired && tq->heap[0].slot == (uint32_t)slot) arm(tq, when);
+  if (!tq->calling_expired && tq->heap[0].slot == (uint32_t)slot)
+    arm(tq, when);
   return slot;
 }
 
 static int64_t find_slot(const mu_timer_queue_t *tq, mu_timer_id_t id) {
-  if (id.seq == 0) return -1;
+  if (id.seq == 0)
+    return -1;
   if (id.slot == MU_TIMER_SLOT_REMOTE) {
     size_t i = map_find(&tq->remote, id.seq);
     return i == SIZE_MAX ? -1 : (int64_t)tq->remote.vals[i];
   }
-  if (id.slot >= tq->nslots || tq->slots[id.slot].seq != id.seq) return -1;
+  if (id.slot >= tq->nslots || tq->slots[id.slot].seq != id.seq)
+    return -1;
   return id.slot;
 }
 
 bool mu_timer_queue_cancel(mu_timer_queue_t *tq, mu_timer_id_t id) {
   int64_t slot = find_slot(tq, id);
-  if (slot < 0) return false; /* fired, cancelled, or never was */
+  if (slot < 0)
+    return false; /* fired, cancelled, or never was */
   timer_slot_t *t = &tq->slots[slot];
   if (t->in_batch) {
     t->canceled = true; /* its batch frees it */
     return true;
   }
-  if (t->heap_pos >= 0) heap_remove(tq, (size_t)t->heap_pos);
+  if (t->heap_pos >= 0)
+    heap_remove(tq, (size_t)t->heap_pos);
   free_slot(tq, (uint32_t)slot);
   return true;
 }
