@@ -29,6 +29,14 @@ static inline int64_t bench_now_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* CPU time of the calling thread: it stops while the thread is preempted, so
+ * comparing it with the wall clock tells whether other work got in the way. */
+static inline int64_t bench_thread_cpu_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static inline void bench_die(const char *what) {
   fprintf(stderr, "bench: %s\n", what);
   exit(1);
@@ -145,10 +153,26 @@ static inline int64_t *bench_timer_delays_us(long n) {
   return d;
 }
 
-/* Times of one timer round: before the adds, between, after the cancels. */
+/* Times of one timer round: before the adds, between, after the cancels; and
+ * the thread's CPU time at t0 and t2. */
 typedef struct bench_round {
   int64_t t0, t1, t2;
+  int64_t cpu0, cpu2;
 } bench_round_t;
+
+static inline void bench_round_start(bench_round_t *r) {
+  r->cpu0 = bench_thread_cpu_ns();
+  r->t0 = bench_now_ns();
+}
+
+static inline void bench_round_mid(bench_round_t *r) {
+  r->t1 = bench_now_ns();
+}
+
+static inline void bench_round_end(bench_round_t *r) {
+  r->t2 = bench_now_ns();
+  r->cpu2 = bench_thread_cpu_ns();
+}
 
 static inline void bench_report_timer_round(const char *impl, long n,
                                             const bench_round_t *r, const char *sfx) {
@@ -169,8 +193,16 @@ static inline void bench_report_timer_round(const char *impl, long n,
 static inline void bench_report_timer_rounds(const char *impl, long n,
                                              const bench_round_t *r, int rounds) {
   bench_report_timer_round(impl, n, &r[0], "");
-  if (rounds > 1)
+  if (rounds > 1) {
     bench_report_timer_round(impl, n, &r[rounds - 1], "_warm");
+  }
+  /* Below 1 when the thread was preempted while timed: the run is noisy. */
+  int64_t cpu = 0, wall = 0;
+  for (int i = 0; i < rounds; ++i) {
+    cpu += r[i].cpu2 - r[i].cpu0;
+    wall += r[i].t2 - r[i].t0;
+  }
+  bench_result("timers", impl, "cpu_share", (double)cpu / (double)wall, "ratio");
 }
 
 static inline int bench_cmp_i64(const void *a, const void *b) {

@@ -119,10 +119,16 @@ make_table() {
         for (j = i - 1; j >= 1 && a[j] > v; --j) a[j + 1] = a[j]
         a[j + 1] = v
       }
+      lo = a[1]
+      hi = a[n]
       return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
     }
+    # "median (min-max)" of the cell whose median() was computed last.
     function fmt(v, scale, digits) {
-      return v == "" ? "n/a" : sprintf("%." digits "f", v / scale)
+      if (v == "") return "n/a"
+      if (lo == hi) return sprintf("%." digits "f", v / scale)
+      return sprintf("%." digits "f (%." digits "f–%." digits "f)", v / scale, lo / scale,
+                     hi / scale)
     }
     function row(bench, metric, label, unit, scale, digits, lower_better,
                  cm, best, v, i, impl, line, ratio) {
@@ -136,7 +142,8 @@ make_table() {
         if (v == "") continue
         if (best == "" || (lower_better ? v < best : v > best)) best = v
       }
-      ratio = (cm == "" || best == "" || cm == 0) ? "n/a" : \
+      if (unit == "ratio") ratio = "–"  # a diagnostic, not a contest
+      else ratio = (cm == "" || best == "" || cm == 0) ? "n/a" : \
               sprintf("%.2f", lower_better ? best / cm : cm / best)
       print line " | " ratio " |"
     }
@@ -155,6 +162,7 @@ make_table() {
       row("timers", "total_warm", "(b) 1M timers, warm: add + cancel", "M ops/s", 1e6, 2, 0)
       row("timers", "add_warm", "(b) 1M timers, warm: add", "M ops/s", 1e6, 2, 0)
       row("timers", "cancel_warm", "(b) 1M timers, warm: cancel", "M ops/s", 1e6, 2, 0)
+      row("timers", "cpu_share", "(b) timers: CPU time / wall time (1 = never preempted)", "ratio", 1, 2, 0)
       row("wakeup", "median", "(c) cross-thread wake-up, median", "us", 1, 1, 1)
       row("wakeup", "p99", "(c) cross-thread wake-up, p99", "us", 1, 1, 1)
     }' "$raw"
@@ -172,7 +180,7 @@ describe_machine() {
     "(Release), poller epoll;" \
     "libevent $(pkg-config --modversion libevent 2>/dev/null || echo absent)," \
     "libuv $(pkg-config --modversion libuv 2>/dev/null || echo absent)"
-  echo "- median of $runs runs per cell, implementations interleaved;" \
+  echo "- each cell: median of $runs runs (min–max), implementations interleaved;" \
     "threaded benchmarks: loop thread on CPU ${thread_args[0]#--loop-cpu=}," \
     "other threads on CPU ${thread_args[1]#--producer-cpu=}; timers: one thread on" \
     "CPU ${single[2]}"

@@ -21,16 +21,16 @@ static void never(void *arg) {
 }
 
 static void one_round(ctx_t *c, bench_round_t *t) {
-  t->t0 = bench_now_ns();
+  bench_round_start(t);
   for (long i = 0; i < c->n; ++i) {
     c->ids[i] = mu_event_loop_run_after(c->loop, c->delays_s[i], never, NULL);
     if (!mu_timer_id_valid(c->ids[i]))
       bench_die("run_after failed");
   }
-  t->t1 = bench_now_ns();
+  bench_round_mid(t);
   for (long i = 0; i < c->n; ++i)
     mu_event_loop_cancel(c->loop, c->ids[i]);
-  t->t2 = bench_now_ns();
+  bench_round_end(t);
 }
 
 static void run(void *arg) {

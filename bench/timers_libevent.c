@@ -53,11 +53,11 @@ static void cancel_all(ctx_t *c) {
 static void run(evutil_socket_t fd, short what, void *arg) {
   ctx_t *c = arg;
   for (int r = 0; r < c->rounds; ++r) {
-    c->times[r].t0 = bench_now_ns();
+    bench_round_start(&c->times[r]);
     add_all(c);
-    c->times[r].t1 = bench_now_ns();
+    bench_round_mid(&c->times[r]);
     cancel_all(c);
-    c->times[r].t2 = bench_now_ns();
+    bench_round_end(&c->times[r]);
   }
 }
 

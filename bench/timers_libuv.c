@@ -37,17 +37,17 @@ static void all_closed(uv_handle_t *h) {
 static void run_round(uv_timer_t *kick) {
   ctx_t *c = kick->data;
   bench_round_t *t = &c->times[c->round];
-  t->t0 = bench_now_ns();
+  bench_round_start(t);
   for (long i = 0; i < c->n; ++i) {
     if (uv_timer_init(&c->loop, &c->timers[i]) != 0 ||
         uv_timer_start(&c->timers[i], never, c->delays_ms[i], 0) != 0) {
       bench_die("uv_timer_start failed");
     }
   }
-  t->t1 = bench_now_ns();
+  bench_round_mid(t);
   for (long i = 0; i < c->n; ++i)
     uv_timer_stop(&c->timers[i]);
-  t->t2 = bench_now_ns();
+  bench_round_end(t);
   c->timers[c->n - 1].data = c;
   /* Close callbacks run in order, so the last one means all handles are free
    * again. (Restarting `kick` here would run it before the closes finish.) */
