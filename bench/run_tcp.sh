@@ -27,7 +27,9 @@
 # LOAD_MAX before starting; NOISE_MAX (10), NOISE_RETRIES (3), NOISE_BUDGET
 # (60): a pingpong run during which other processes used more than NOISE_MAX %
 # of one core is discarded and run again, up to NOISE_RETRIES times per run and
-# NOISE_BUDGET times in all; OUT (<repo>/bench/results/tcp.md).
+# NOISE_BUDGET times in all; before each run the script waits, up to
+# QUIET_WAIT (30) s, for a second in which other processes use at most
+# NOISE_MAX % of a core; OUT (<repo>/bench/results/tcp.md).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -48,11 +50,12 @@ load_wait=${LOAD_WAIT:-600}
 noise_max=${NOISE_MAX:-10}
 noise_retries=${NOISE_RETRIES:-3}
 noise_budget=${NOISE_BUDGET:-60}
+quiet_wait=${QUIET_WAIT:-30}
 retries_used=0
 out=${OUT:-$root/bench/results/tcp.md}
 raw=${out%.md}_raw.txt
 command_line="$(for v in QUICK RUNS DURATION IDLE_CONNS SERVERS BUILD_DIR PORT_BASE LOAD_MAX \
-  LOAD_WAIT NOISE_MAX NOISE_RETRIES NOISE_BUDGET OUT; do
+  LOAD_WAIT NOISE_MAX NOISE_RETRIES NOISE_BUDGET QUIET_WAIT OUT; do
   if [ -n "${!v:-}" ]; then printf '%s=%q ' "$v" "${!v}"; fi; done)bash bench/run_tcp.sh"
 hz=$(getconf CLK_TCK)
 tmp=$(mktemp -d)
@@ -225,11 +228,26 @@ pingpong() {
       srv = st / hz; if (other < 0) other = 0; gib = bytes / 1073741824
       printf "PINGPONG round=%s mode=%s server=%s block=%s sessions=%s mibs=%s bytes=%s " \
              "avg_msg=%s server_cpu_s=%.2f cpu_s_per_gib=%.4f sched_s_per_gib=%.4f " \
-             "client_cpu_s=%.2f other_cpu_pct=%.1f steal_pct=%.1f\n",
+             "client_cpu_s=%.2f mib_per_cpu_s=%.1f other_cpu_pct=%.1f steal_pct=%.1f\n",
              r, m, n, b, s, mibs, bytes, avg, srv, srv / gib, ns / 1e9 / gib, cs,
-             100 * other / hz / d, 100 * steal / hz / d
+             bytes / 1048576 / (ns / 1e9 + cs), 100 * other / hz / d, 100 * steal / hz / d
     }' >>"$raw"
   tail -n 1 "$raw" >&2
+}
+
+# Waits, up to quiet_wait seconds, for a second in which other processes use
+# at most noise_max % of a core: bursts of other work usually pass quickly.
+wait_for_quiet_second() {
+  local waited=0 a b
+  while [ "$waited" -lt "$quiet_wait" ]; do
+    a=$(other_ticks 0)
+    sleep 1
+    b=$(other_ticks 0)
+    if awk -v t=$((b - a)) -v hz="$hz" -v m="$noise_max" 'BEGIN { exit !(100 * t / hz <= m) }'; then
+      return 0
+    fi
+    waited=$((waited + 1))
+  done
 }
 
 # measure ROUND MODE SERVER BLOCK SESSIONS: a pingpong run, repeated (up to
@@ -238,6 +256,7 @@ pingpong() {
 measure() {
   local tries=0 other
   while :; do
+    wait_for_quiet_second
     pingpong "$@"
     other=$(tail -n 1 "$raw" | grep -o 'other_cpu_pct=[^ ]*' | cut -d= -f2)
     if awk -v o="$other" -v m="$noise_max" 'BEGIN { exit !(o > m) }' &&
@@ -245,8 +264,7 @@ measure() {
       sed -i '$ s/^PINGPONG /NOISY /' "$raw"
       tries=$((tries + 1))
       retries_used=$((retries_used + 1))
-      log "other processes used ${other}% of a core: run again in 5 s"
-      sleep 5
+      log "other processes used ${other}% of a core: run again"
       continue
     fi
     return 0
@@ -420,6 +438,14 @@ write_report() {
     echo "### Two cores: server on CPU 0, client on CPU 1"
     echo
     table split mibs
+    echo
+    echo "### One core, per CPU second: MiB echoed per second of server + client CPU time"
+    echo
+    echo "On one core the throughput is set by the CPU cost of server and client per"
+    echo "byte; this divides the bytes by the CPU time the two actually got (server:"
+    echo "schedstat, client: getrusage), so CPU taken by other processes does not lower it."
+    echo
+    table shared mib_per_cpu_s
     echo
     echo "## Server CPU seconds per GiB echoed (median)"
     echo
