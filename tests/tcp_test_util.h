@@ -4,6 +4,8 @@
  *   tt_init(name, seconds)        SIGPIPE back to SIG_DFL, time limit, banner
  *   tt_server_start/stop          a mu_tcp_server on 127.0.0.1:<ephemeral> run by
  *                                 a mu_event_loop_thread (its base loop)
+ *   tt_server_shrink_sndbuf       small kernel send buffers for accepted sockets,
+ *                                 so the server's output really queues up
  *   tt_run_sync(loop, fn, arg)    run fn in a loop thread and wait for it
  *   tt_connect, tt_write_all,     blocking client sockets with SO_RCVTIMEO /
  *   tt_read_exactly, ...          SO_SNDTIMEO; failures abort with a message
@@ -22,6 +24,7 @@
 #define CMUDUO_TESTS_TCP_TEST_UTIL_H
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <netinet/in.h>
@@ -334,6 +337,35 @@ static inline void tt_server_stop(tt_server_t *s) {
   s->loop = NULL;
 }
 
+/* Sets SO_SNDBUF on the server's listening socket, which every socket it
+ * accepts from then on inherits: with a few KiB of kernel buffer, the server's
+ * output backs up (partial writes, queued output, write-readiness events)
+ * after a few KiB instead of the megabytes Linux autotunes to. The listener is
+ * private to the library, so it is found among our descriptors by its port. */
+static inline void tt_server_shrink_sndbuf(tt_server_t *s, int bytes) {
+  DIR *dir = opendir("/proc/self/fd");
+  CHECK(dir != NULL);
+  int found = 0;
+  struct dirent *de;
+  while ((de = readdir(dir)) != NULL) {
+    int fd = atoi(de->d_name);
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    struct sockaddr_in sa;
+    socklen_t salen = sizeof sa;
+    if (de->d_name[0] == '.' || fd == dirfd(dir) ||
+        getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening ||
+        getsockname(fd, (struct sockaddr *)&sa, &salen) != 0 ||
+        sa.sin_family != AF_INET || ntohs(sa.sin_port) != s->port) {
+      continue;
+    }
+    CHECK(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes) == 0);
+    ++found;
+  }
+  closedir(dir);
+  CHECK_EQ(found, 1);
+}
+
 /* Connection callback counters: up/down seen, for "down exactly once" checks. */
 typedef struct tt_conn_counters {
   _Atomic long up;
@@ -381,11 +413,16 @@ static inline int tt_connect(uint16_t port) {
 }
 
 /* A non-blocking socket whose connect to 127.0.0.1:port is under way (or
- * done); -errno if the socket or the connect failed outright. */
-static inline int tt_connect_nonblocking(uint16_t port) {
+ * done), its SO_RCVBUF set first when rcvbuf > 0 (a fixed, small window makes
+ * the server's output back up); -errno if the socket or the connect failed. */
+static inline int tt_connect_nonblocking_rcvbuf(uint16_t port, int rcvbuf) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0)
+  if (fd < 0) {
     return -errno;
+  }
+  if (rcvbuf > 0) {
+    CHECK(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) == 0);
+  }
   struct sockaddr_in sa = tt_loopback(port);
   if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 && errno != EINPROGRESS) {
     int err = errno;
@@ -393,6 +430,10 @@ static inline int tt_connect_nonblocking(uint16_t port) {
     return -err;
   }
   return fd;
+}
+
+static inline int tt_connect_nonblocking(uint16_t port) {
+  return tt_connect_nonblocking_rcvbuf(port, 0);
 }
 
 static inline void tt_write_all(int fd, const void *buf, size_t len) {
@@ -487,6 +528,12 @@ typedef struct tt_echo_plan {
   bool hold_open;
   void (*on_all_echoed)(void *arg);
   void *arg;
+  /* SO_RCVBUF of the client sockets (0: the kernel's, which autotunes to
+   * megabytes, so the server's output seldom backs up). */
+  int rcvbuf;
+  /* Each read takes log-uniform [1, max_read] bytes (0: 64 KiB): a slow
+   * reader, so the server meets partial writes and queued output. */
+  size_t max_read;
 } tt_echo_plan_t;
 
 typedef struct tt_echo_result {
@@ -552,7 +599,7 @@ static inline void tt_echo_start_more(tt_echo_run_t *r) {
   const tt_echo_plan_t *p = r->p;
   while (r->next < p->conns && (p->max_pending == 0 || r->pending < p->max_pending)) {
     tt_echo_conn_t *c = &r->c[r->next];
-    c->fd = tt_connect_nonblocking(p->port);
+    c->fd = tt_connect_nonblocking_rcvbuf(p->port, p->rcvbuf);
     if (c->fd < 0)
       tt_echo_fail(p, r->next, c, strerror(-c->fd));
     c->state = 1;
@@ -600,7 +647,11 @@ static inline void tt_echo_done(tt_echo_run_t *r, int i) {
 static inline void tt_echo_recv(tt_echo_run_t *r, int i) {
   tt_echo_conn_t *c = &r->c[i];
   char buf[65536];
-  ssize_t n = recv(c->fd, buf, sizeof buf, 0);
+  size_t want = sizeof buf;
+  if (r->p->max_read != 0 && r->p->max_read < want) {
+    want = tt_rng_log_size(&r->rng, 1, r->p->max_read);
+  }
+  ssize_t n = recv(c->fd, buf, want, 0);
   if (n < 0 && (errno == EAGAIN || errno == EINTR))
     return;
   if (n < 0)

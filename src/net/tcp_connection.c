@@ -207,6 +207,10 @@ void mu_tcp_connection_connect_destroyed(mu_tcp_connection_t *conn) {
     mu_tcp_connection_unref(conn);
   }
   mu_channel_remove(&conn->channel);
+  /* A user reference keeps the fd number (so it is not reused under them) but
+   * must not keep the connection: the peer sees our FIN now, not at the last
+   * unref. */
+  mu_sockets_shutdown_write(conn->channel.fd);
   mu_tcp_connection_unref(conn); /* the owner's reference */
 }
 
@@ -272,10 +276,19 @@ static void force_close_in_loop(void *p) {
   mu_tcp_connection_unref(conn);
 }
 
-void mu_tcp_connection_force_close(mu_tcp_connection_t *conn) {
+/* CONNECTED or DISCONNECTING -> DISCONNECTING, atomically: a plain load and
+ * store from another thread could overwrite the loop's DISCONNECTED and close
+ * (and call the user's down callback) a second time. */
+static bool mark_disconnecting(mu_tcp_connection_t *conn) {
   int s = get_state(conn);
-  if (s != MU_TCP_CONNECTED && s != MU_TCP_DISCONNECTING) return;
-  set_state(conn, MU_TCP_DISCONNECTING);
+  while (s == MU_TCP_CONNECTED || s == MU_TCP_DISCONNECTING) {
+    if (atomic_compare_exchange_weak(&conn->state, &s, MU_TCP_DISCONNECTING)) return true;
+  }
+  return false;
+}
+
+void mu_tcp_connection_force_close(mu_tcp_connection_t *conn) {
+  if (!mark_disconnecting(conn)) return;
   /* Always queued, even in the loop thread: the caller may be a callback of this
    * very connection, which must finish before the connection goes down. */
   queue_with_ref(conn, force_close_in_loop);
@@ -331,9 +344,7 @@ static void delayed_close_in_loop(void *p) {
 }
 
 void mu_tcp_connection_force_close_with_delay(mu_tcp_connection_t *conn, double seconds) {
-  int s = get_state(conn);
-  if (s != MU_TCP_CONNECTED && s != MU_TCP_DISCONNECTING) return;
-  set_state(conn, MU_TCP_DISCONNECTING);
+  if (!mark_disconnecting(conn)) return;
   delayed_close_t *dc = mu_malloc(sizeof *dc);
   if (dc == NULL) {
     MU_LOG_ERROR("out of memory for a delayed close; closing now");
