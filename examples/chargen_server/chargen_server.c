@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../common/example_args.h"
+#include "../common/example_main.h"
 #include "cmuduo/cmuduo.h"
 
 /* 95 lines of 72 characters + CRLF, each starting one character later. */
@@ -41,6 +42,7 @@ static void on_write_complete(mu_tcp_connection_t *conn, void *arg) {
 
 int main(int argc, char **argv) {
   example_args_t args = example_parse_args(argc, argv, 2019, "chargen server (RFC 864)");
+  example_init(args.log_dir, "chargen_server");
   build_message();
   mu_event_loop_t *loop = mu_event_loop_new();
   mu_inet_address_t addr = mu_inet_address_any((uint16_t)args.port);
@@ -54,8 +56,9 @@ int main(int argc, char **argv) {
   mu_tcp_server_set_message_callback(server, on_message, NULL);
   mu_tcp_server_set_write_complete_callback(server, on_write_complete, NULL);
   mu_tcp_server_start(server);
-  mu_event_loop_loop(loop);
+  example_run(loop); /* until SIGINT or SIGTERM */
   mu_tcp_server_free(server);
   mu_event_loop_free(loop);
+  example_finish(); /* flushes the log */
   return 0;
 }

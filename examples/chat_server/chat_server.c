@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "../common/example_args.h"
+#include "../common/example_main.h"
 #include "../common/length_codec.h"
 #include "cmuduo/cmuduo.h"
 
@@ -88,6 +89,7 @@ static void on_message(mu_tcp_connection_t *conn, mu_buffer_t *buf, mu_timestamp
 
 int main(int argc, char **argv) {
   example_args_t args = example_parse_args(argc, argv, 9981, "chat server");
+  example_init(args.log_dir, "chat_server");
   chat_t chat = {.mutex = PTHREAD_MUTEX_INITIALIZER};
   mu_event_loop_t *loop = mu_event_loop_new();
   mu_inet_address_t addr = mu_inet_address_any((uint16_t)args.port);
@@ -100,9 +102,10 @@ int main(int argc, char **argv) {
   mu_tcp_server_set_connection_callback(server, on_connection, &chat);
   mu_tcp_server_set_message_callback(server, on_message, &chat);
   mu_tcp_server_start(server);
-  mu_event_loop_loop(loop);
+  example_run(loop); /* until SIGINT or SIGTERM */
   mu_tcp_server_free(server);
   mu_event_loop_free(loop);
+  example_finish(); /* flushes the log */
   free(chat.conns);
   return 0;
 }

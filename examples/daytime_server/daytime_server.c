@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include "../common/example_args.h"
+#include "../common/example_main.h"
 #include "cmuduo/cmuduo.h"
 
 static void on_connection(mu_tcp_connection_t *conn, void *arg) {
@@ -19,6 +20,7 @@ static void on_connection(mu_tcp_connection_t *conn, void *arg) {
 
 int main(int argc, char **argv) {
   example_args_t args = example_parse_args(argc, argv, 2013, "daytime server (RFC 867)");
+  example_init(args.log_dir, "daytime_server");
   mu_event_loop_t *loop = mu_event_loop_new();
   mu_inet_address_t addr = mu_inet_address_any((uint16_t)args.port);
   mu_tcp_server_t *server = mu_tcp_server_new(loop, &addr, "DaytimeServer", 0);
@@ -29,8 +31,9 @@ int main(int argc, char **argv) {
   mu_tcp_server_set_thread_num(server, args.threads);
   mu_tcp_server_set_connection_callback(server, on_connection, NULL);
   mu_tcp_server_start(server);
-  mu_event_loop_loop(loop);
+  example_run(loop); /* until SIGINT or SIGTERM */
   mu_tcp_server_free(server);
   mu_event_loop_free(loop);
+  example_finish(); /* flushes the log */
   return 0;
 }

@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "../common/example_args.h"
+#include "../common/example_main.h"
 #include "cmuduo/cmuduo.h"
 
 static void on_connection(mu_tcp_connection_t *conn, void *arg) {
@@ -22,6 +23,7 @@ static void on_message(mu_tcp_connection_t *conn, mu_buffer_t *buf, mu_timestamp
 
 int main(int argc, char **argv) {
   example_args_t args = example_parse_args(argc, argv, 2007, "echo server");
+  example_init(args.log_dir, "echo_server");
   mu_event_loop_t *loop = mu_event_loop_new();
   mu_inet_address_t addr = mu_inet_address_any((uint16_t)args.port);
   mu_tcp_server_t *server = mu_tcp_server_new(loop, &addr, "EchoServer", 0);
@@ -35,8 +37,9 @@ int main(int argc, char **argv) {
   mu_tcp_server_start(server);
   MU_LOG_INFO("EchoServer listening on port %d with %d I/O threads", args.port,
               args.threads);
-  mu_event_loop_loop(loop);
+  example_run(loop); /* until SIGINT or SIGTERM */
   mu_tcp_server_free(server);
   mu_event_loop_free(loop);
+  example_finish(); /* flushes the log */
   return 0;
 }

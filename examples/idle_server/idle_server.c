@@ -3,12 +3,13 @@
  * connection's entry into the newest bucket; when the last bucket holding an
  * entry expires, the connection is shut down). O(1) per message and per tick.
  * With I/O threads each loop has its own wheel.
- *   ./build/bin/idle_server [-p 2007] [-t N] [-i IDLE_SECONDS (default 8)] */
+ *   ./build/bin/idle_server [-p 2007] [-t N] [-i IDLE_SECONDS (default 8)] [--log-dir DIR] */
 #include <getopt.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "../common/example_main.h"
 #include "cmuduo/cmuduo.h"
 
 /* One per connection; freed when no bucket holds it any more. */
@@ -117,6 +118,7 @@ static void on_message(mu_tcp_connection_t *conn, mu_buffer_t *buf, mu_timestamp
 
 int main(int argc, char **argv) {
   int port = 2007, threads = 0, c;
+  const char *log_dir = example_take_log_dir(&argc, argv);
   while ((c = getopt(argc, argv, "p:t:i:h")) != -1) {
     int v = optarg ? atoi(optarg) : 0;
     if (c == 'p' && v > 0 && v < 65536) {
@@ -127,10 +129,12 @@ int main(int argc, char **argv) {
       g_idle_seconds = v;
     } else {
       fprintf(c == 'h' ? stdout : stderr,
-              "usage: %s [-p PORT] [-t IO_THREADS] [-i IDLE_SECONDS]\n", argv[0]);
+              "usage: %s [-p PORT] [-t IO_THREADS] [-i IDLE_SECONDS] [--log-dir DIR]\n",
+              argv[0]);
       return c == 'h' ? 0 : 2;
     }
   }
+  example_init(log_dir, "idle_server");
   mu_event_loop_t *loop = mu_event_loop_new();
   mu_inet_address_t addr = mu_inet_address_any((uint16_t)port);
   mu_tcp_server_t *server = mu_tcp_server_new(loop, &addr, "IdleServer", 0);
@@ -143,8 +147,9 @@ int main(int argc, char **argv) {
   mu_tcp_server_set_connection_callback(server, on_connection, NULL);
   mu_tcp_server_set_message_callback(server, on_message, NULL);
   mu_tcp_server_start(server);
-  mu_event_loop_loop(loop);
+  example_run(loop); /* until SIGINT or SIGTERM */
   mu_tcp_server_free(server);
   mu_event_loop_free(loop);
+  example_finish(); /* flushes the log */
   return 0;
 }

@@ -1,6 +1,7 @@
 /* muduo's pingpong server: echo with TCP_NODELAY, for throughput tests with
  * pingpong_client.  ./build/bin/pingpong_server [-p 33333] [-t N] */
 #include "../common/example_args.h"
+#include "../common/example_main.h"
 #include "cmuduo/cmuduo.h"
 
 static void on_connection(mu_tcp_connection_t *conn, void *arg) {
@@ -17,6 +18,7 @@ static void on_message(mu_tcp_connection_t *conn, mu_buffer_t *buf, mu_timestamp
 
 int main(int argc, char **argv) {
   example_args_t args = example_parse_args(argc, argv, 33333, "pingpong server");
+  example_init(args.log_dir, "pingpong_server");
   mu_event_loop_t *loop = mu_event_loop_new();
   mu_inet_address_t addr = mu_inet_address_any((uint16_t)args.port);
   mu_tcp_server_t *server = mu_tcp_server_new(loop, &addr, "PingPongServer", 0);
@@ -28,8 +30,9 @@ int main(int argc, char **argv) {
   mu_tcp_server_set_connection_callback(server, on_connection, NULL);
   mu_tcp_server_set_message_callback(server, on_message, NULL);
   mu_tcp_server_start(server);
-  mu_event_loop_loop(loop);
+  example_run(loop); /* until SIGINT or SIGTERM */
   mu_tcp_server_free(server);
   mu_event_loop_free(loop);
+  example_finish(); /* flushes the log */
   return 0;
 }

@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include "../common/example_args.h"
+#include "../common/example_main.h"
 #include "cmuduo/cmuduo.h"
 
 /* Seconds from 1900-01-01 to the Unix epoch. */
@@ -20,6 +21,7 @@ static void on_connection(mu_tcp_connection_t *conn, void *arg) {
 
 int main(int argc, char **argv) {
   example_args_t args = example_parse_args(argc, argv, 2037, "time server (RFC 868)");
+  example_init(args.log_dir, "time_server");
   mu_event_loop_t *loop = mu_event_loop_new();
   mu_inet_address_t addr = mu_inet_address_any((uint16_t)args.port);
   mu_tcp_server_t *server = mu_tcp_server_new(loop, &addr, "TimeServer", 0);
@@ -30,8 +32,9 @@ int main(int argc, char **argv) {
   mu_tcp_server_set_thread_num(server, args.threads);
   mu_tcp_server_set_connection_callback(server, on_connection, NULL);
   mu_tcp_server_start(server);
-  mu_event_loop_loop(loop);
+  example_run(loop); /* until SIGINT or SIGTERM */
   mu_tcp_server_free(server);
   mu_event_loop_free(loop);
+  example_finish(); /* flushes the log */
   return 0;
 }

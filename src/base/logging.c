@@ -1,11 +1,14 @@
 #include "cmuduo/base/logging.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "cmuduo/base/current_thread.h"
@@ -142,6 +145,193 @@ __attribute__((format(printf, 4, 5))) static void append(char *buf, size_t *n, s
   va_end(ap);
 }
 
+/* ---- the fast path of the message format ---------------------------------
+ * vsnprintf costs more than everything else a log call does, so the common
+ * conversions are done here, with vsnprintf's output and truncation: %d %i %u
+ * %x %s %c %p %% with the length modifiers l, ll, z and j. Anything else (flags,
+ * width, precision, floating point, %n) makes format_fast give up, and the
+ * caller formats the message again with vsnprintf. */
+
+static const char k_digit_pairs[201] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
+/* Decimal digits of v, written backwards ending at `end`; returns the start. */
+static char *u64_to_dec(char *end, uint64_t v) {
+  while (v >= 100) {
+    unsigned r = (unsigned)(v % 100);
+    v /= 100;
+    end -= 2;
+    memcpy(end, k_digit_pairs + 2 * r, 2);
+  }
+  if (v >= 10) {
+    end -= 2;
+    memcpy(end, k_digit_pairs + 2 * v, 2);
+  } else {
+    *--end = (char)('0' + v);
+  }
+  return end;
+}
+
+static char *u64_to_hex(char *end, uint64_t v) {
+  do {
+    *--end = "0123456789abcdef"[v & 15];
+    v >>= 4;
+  } while (v);
+  return end;
+}
+
+/* Copies what fits of src[0..len) so that *n stays below cap. */
+static inline void put(char *buf, size_t *n, size_t cap, const char *src, size_t len) {
+  size_t room = cap - 1 - *n;
+  if (len > room) len = room;
+  memcpy(buf + *n, src, len);
+  *n += len;
+}
+
+enum { LEN_INT, LEN_LONG, LEN_LLONG, LEN_SIZE, LEN_MAX };
+
+static int64_t signed_arg(int len, va_list *ap) {
+  switch (len) {
+    case LEN_LONG: return va_arg(*ap, long);
+    case LEN_LLONG: return va_arg(*ap, long long);
+    case LEN_SIZE: return va_arg(*ap, ssize_t);
+    case LEN_MAX: return va_arg(*ap, intmax_t);
+    default: return va_arg(*ap, int);
+  }
+}
+
+static uint64_t unsigned_arg(int len, va_list *ap) {
+  switch (len) {
+    case LEN_LONG: return va_arg(*ap, unsigned long);
+    case LEN_LLONG: return va_arg(*ap, unsigned long long);
+    case LEN_SIZE: return va_arg(*ap, size_t);
+    case LEN_MAX: return va_arg(*ap, uintmax_t);
+    default: return va_arg(*ap, unsigned);
+  }
+}
+
+/* Reads a length modifier at *p; advances past it. */
+static int length_modifier(const char **p) {
+  const char *s = *p;
+  int len = LEN_INT;
+  if (s[0] == 'l' && s[1] == 'l') {
+    len = LEN_LLONG;
+    s += 2;
+  } else if (s[0] == 'l') {
+    len = LEN_LONG;
+    s++;
+  } else if (s[0] == 'z') {
+    len = LEN_SIZE;
+    s++;
+  } else if (s[0] == 'j') {
+    len = LEN_MAX;
+    s++;
+  }
+  *p = s;
+  return len;
+}
+
+/* One conversion `c` (after its length modifier); false if not handled here. */
+static bool convert(char *buf, size_t *n, size_t cap, char c, int len, va_list *ap) {
+  char num[32];
+  char *end = num + sizeof num, *start;
+  switch (c) {
+    case 'd':
+    case 'i': {
+      int64_t v = signed_arg(len, ap);
+      start = u64_to_dec(end, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v);
+      if (v < 0) *--start = '-';
+      break;
+    }
+    case 'u': start = u64_to_dec(end, unsigned_arg(len, ap)); break;
+    case 'x': start = u64_to_hex(end, unsigned_arg(len, ap)); break;
+    case 's': {
+      if (len != LEN_INT) return false; /* %ls: wide characters */
+      const char *str = va_arg(*ap, const char *);
+      if (str == NULL) str = "(null)";
+      put(buf, n, cap, str, strlen(str));
+      return true;
+    }
+    case 'c':
+      if (len != LEN_INT) return false;
+      num[0] = (char)va_arg(*ap, int);
+      put(buf, n, cap, num, 1);
+      return true;
+    case 'p': {
+      if (len != LEN_INT) return false;
+      void *ptr = va_arg(*ap, void *);
+      if (ptr == NULL) {
+        put(buf, n, cap, "(nil)", 5);
+        return true;
+      }
+      start = u64_to_hex(end, (uint64_t)(uintptr_t)ptr);
+      *--start = 'x';
+      *--start = '0';
+      break;
+    }
+    case '%':
+      if (len != LEN_INT) return false;
+      put(buf, n, cap, "%", 1);
+      return true;
+    default: return false;
+  }
+  put(buf, n, cap, start, (size_t)(end - start));
+  return true;
+}
+
+/* The message at buf[*n]; false (with *n unchanged) if the format needs
+ * vsnprintf. Consumes `ap`: the caller passes a copy. */
+static bool format_fast(char *buf, size_t *np, size_t cap, const char *fmt, va_list ap) {
+  size_t n = *np;
+  va_list args;
+  va_copy(args, ap);
+  bool ok = true;
+  for (const char *p = fmt;;) {
+    const char *pct = strchrnul(p, '%');
+    put(buf, &n, cap, p, (size_t)(pct - p));
+    if (*pct == '\0') break;
+    p = pct + 1;
+    int len = length_modifier(&p);
+    if (!convert(buf, &n, cap, *p, len, &args)) {
+      ok = false;
+      break;
+    }
+    p++;
+  }
+  va_end(args);
+  if (ok) *np = n;
+  return ok;
+}
+
+static void format_message(char *buf, size_t *n, size_t cap, const char *fmt, va_list ap) {
+  va_list copy;
+  va_copy(copy, ap);
+  bool ok = format_fast(buf, n, cap, fmt, copy);
+  va_end(copy);
+  if (!ok) append_v(buf, n, cap, fmt, ap);
+}
+
+/* " - file:line\n"; the caller leaves at least 64 bytes for it. */
+static size_t put_location(char *out, const char *file, int line) {
+  size_t n = 0;
+  memcpy(out, " - ", 3);
+  n += 3;
+  size_t flen = strnlen(file, 40);
+  memcpy(out + n, file, flen);
+  n += flen;
+  out[n++] = ':';
+  char num[16];
+  char *end = num + sizeof num;
+  char *start = u64_to_dec(end, line < 0 ? (uint64_t)0 - (uint64_t)line : (uint64_t)line);
+  if (line < 0) *--start = '-';
+  memcpy(out + n, start, (size_t)(end - start));
+  n += (size_t)(end - start);
+  out[n++] = '\n';
+  return n;
+}
+
 static size_t format_line(char *buf, mu_log_level_t level, const char *file, int line,
                           const char *func, int errnum, const char *fmt, va_list ap) {
   const size_t cap = MU_LOG_LINE_MAX - 64; /* room for the " - file:line\n" tail */
@@ -151,12 +341,14 @@ static size_t format_line(char *buf, mu_log_level_t level, const char *file, int
   buf[n++] = ' ';
   memcpy(buf + n, k_level_names[level], 6);
   n += 6;
-  if (level <= MU_LOG_LEVEL_DEBUG) append(buf, &n, cap, "%s ", func);
-  append_v(buf, &n, cap, fmt, ap);
+  if (level <= MU_LOG_LEVEL_DEBUG) {
+    put(buf, &n, cap, func, strlen(func));
+    put(buf, &n, cap, " ", 1);
+  }
+  format_message(buf, &n, cap, fmt, ap);
   if (errnum != 0) append(buf, &n, cap, ": %s (errno=%d)", mu_strerror_tl(errnum), errnum);
   if (n >= cap - 1) memcpy(buf + cap - 4, "...", 3); /* cut: say so */
-  append(buf, &n, MU_LOG_LINE_MAX, " - %.40s:%d\n", file, line);
-  return n;
+  return n + put_location(buf + n, file, line);
 }
 
 void mu_log_write(mu_log_level_t level, const char *file, int line, const char *func,
