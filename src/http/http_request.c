@@ -1,0 +1,211 @@
+#include "cmuduo/http/http_request.h"
+
+#include <errno.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cmuduo/base/alloc.h"
+#include "http_request_internal.h"
+
+bool mu_http_is_tchar(unsigned char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
+    return true;
+  }
+  return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+void mu_http_request_free(mu_http_request_t *r) {
+  if (r == NULL)
+    return;
+  mu_free(r->body);
+  mu_free(r->trailer_block);
+  mu_free(r); /* the head block starts with the object */
+}
+
+mu_http_method_t mu_http_request_method(const mu_http_request_t *r) {
+  return r->method;
+}
+
+const char *mu_http_request_method_str(const mu_http_request_t *r) {
+  return r->method_str;
+}
+
+const char *mu_http_request_target(const mu_http_request_t *r) {
+  return r->target;
+}
+
+const char *mu_http_request_path(const mu_http_request_t *r) {
+  return r->path;
+}
+
+const char *mu_http_request_query(const mu_http_request_t *r) {
+  return r->query;
+}
+
+bool mu_http_request_has_query(const mu_http_request_t *r) {
+  return r->has_query;
+}
+
+int mu_http_request_version_major(const mu_http_request_t *r) {
+  return r->major;
+}
+
+int mu_http_request_version_minor(const mu_http_request_t *r) {
+  return r->minor;
+}
+
+static bool name_equals(const mu_http_header_t *h, const char *name, size_t len) {
+  return h->name_len == len && strncasecmp(h->name, name, len) == 0;
+}
+
+static const char *fields_next(const mu_http_header_t *f, size_t n, const char *name,
+                               size_t *pos) {
+  size_t len = strlen(name);
+  for (size_t i = *pos; i < n; i++) {
+    if (name_equals(&f[i], name, len)) {
+      *pos = i + 1;
+      return f[i].value;
+    }
+  }
+  *pos = n;
+  return NULL;
+}
+
+size_t mu_http_request_header_count(const mu_http_request_t *r) {
+  return r->header_count;
+}
+
+const mu_http_header_t *mu_http_request_header_at(const mu_http_request_t *r, size_t i) {
+  return i < r->header_count ? &r->headers[i] : NULL;
+}
+
+const char *mu_http_request_header(const mu_http_request_t *r, const char *name) {
+  size_t pos = 0;
+  return fields_next(r->headers, r->header_count, name, &pos);
+}
+
+const char *mu_http_request_header_next(const mu_http_request_t *r, const char *name,
+                                        size_t *pos) {
+  return fields_next(r->headers, r->header_count, name, pos);
+}
+
+size_t mu_http_request_trailer_count(const mu_http_request_t *r) {
+  return r->trailer_count;
+}
+
+const mu_http_header_t *mu_http_request_trailer_at(const mu_http_request_t *r, size_t i) {
+  return i < r->trailer_count ? &r->trailers[i] : NULL;
+}
+
+const char *mu_http_request_trailer(const mu_http_request_t *r, const char *name) {
+  size_t pos = 0;
+  return fields_next(r->trailers, r->trailer_count, name, &pos);
+}
+
+const char *mu_http_request_trailer_next(const mu_http_request_t *r, const char *name,
+                                         size_t *pos) {
+  return fields_next(r->trailers, r->trailer_count, name, pos);
+}
+
+const char *mu_http_request_body(const mu_http_request_t *r, size_t *len) {
+  if (len != NULL)
+    *len = r->body_len;
+  return r->body != NULL ? r->body : "";
+}
+
+size_t mu_http_request_body_length(const mu_http_request_t *r) {
+  return r->body_len;
+}
+
+bool mu_http_request_keep_alive(const mu_http_request_t *r) {
+  return r->keep_alive;
+}
+
+bool mu_http_request_expect_continue(const mu_http_request_t *r) {
+  return r->expect_continue;
+}
+
+bool mu_http_request_chunked(const mu_http_request_t *r) {
+  return r->chunked;
+}
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static const char *const k_method_names[] = {
+    "", "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+};
+
+const char *mu_http_method_name(mu_http_method_t m) {
+  size_t i = (size_t)m;
+  return i < sizeof k_method_names / sizeof k_method_names[0] ? k_method_names[i] : "";
+}
+
+mu_http_method_t mu_http_method_from_string(const char *s, size_t len) {
+  for (size_t i = 1; i < sizeof k_method_names / sizeof k_method_names[0]; i++) {
+    if (strlen(k_method_names[i]) == len && memcmp(k_method_names[i], s, len) == 0) {
+      return (mu_http_method_t)i;
+    }
+  }
+  return MU_HTTP_METHOD_OTHER;
+}
+
+static int hex_value(unsigned char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+int mu_http_percent_decode(const char *src, size_t len, char *dst, size_t *out_len,
+                           unsigned flags) {
+  size_t o = 0;
+  for (size_t i = 0; i < len; i++) {
+    char c = src[i];
+    if (c == '%') {
+      if (len - i < 3)
+        return -EINVAL;
+      int hi = hex_value((unsigned char)src[i + 1]);
+      int lo = hex_value((unsigned char)src[i + 2]);
+      if (hi < 0 || lo < 0)
+        return -EINVAL;
+      c = (char)(hi * 16 + lo);
+      if (c == '\0' && (flags & MU_HTTP_DECODE_REJECT_NUL))
+        return -EINVAL;
+      i += 2;
+    } else if (c == '+' && (flags & MU_HTTP_DECODE_PLUS_AS_SPACE)) {
+      c = ' ';
+    }
+    dst[o++] = c; /* o <= i: safe when dst == src */
+  }
+  dst[o] = '\0';
+  if (out_len != NULL)
+    *out_len = o;
+  return 0;
+}
+
+static bool is_ows(char c) {
+  return c == ' ' || c == '\t';
+}
+
+bool mu_http_list_has_token(const char *list, const char *token) {
+  size_t tlen = strlen(token);
+  const char *s = list;
+  for (;;) {
+    while (is_ows(*s) || *s == ',')
+      s++;
+    if (*s == '\0')
+      return false;
+    const char *end = s;
+    while (*end != '\0' && *end != ',')
+      end++;
+    const char *e = end;
+    while (e > s && is_ows(e[-1]))
+      e--;
+    if ((size_t)(e - s) == tlen && strncasecmp(s, token, tlen) == 0)
+      return true;
+    s = end;
+  }
+}
