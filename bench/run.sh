@@ -5,3 +5,4 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 bash "$here/run_reactor.sh"
 bash "$here/run_logging.sh"
+bash "$here/run_tcp.sh"

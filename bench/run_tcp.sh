@@ -2,7 +2,7 @@
 # TCP benchmarks: cmuduo's pingpong_server against echo servers on libevent,
 # libuv, libev and a bare epoll loop (see bench/README.md, "TCP benchmarks").
 #
-#   bash bench/run_tcp.sh            full run, about 20 minutes
+#   bash bench/run_tcp.sh            full run, ~17 minutes on a quiet machine
 #   QUICK=1 bash bench/run_tcp.sh    smoke test: 1 round of 2 s runs
 #
 # Installs libevent-dev, libuv1-dev, libev-dev and pkg-config when missing (as
@@ -22,7 +22,8 @@
 #
 # Environment: QUICK=1, RUNS (3; QUICK 1), DURATION seconds per pingpong run (5;
 # QUICK 2), IDLE_CONNS (10000), BUILD_DIR (<repo>/build-tbench), PORT_BASE
-# (61100), SERVERS (subset, e.g. "cmuduo epoll"), LOAD_MAX (0.5) and
+# (61100), SERVERS (subset, e.g. "cmuduo epoll"), MODES ("shared split", or
+# one of them: one core, two cores), LOAD_MAX (0.5) and
 # LOAD_WAIT (600): wait up to LOAD_WAIT s for the 1-minute load to fall under
 # LOAD_MAX before starting; NOISE_MAX (10), NOISE_RETRIES (3), NOISE_BUDGET
 # (60): a pingpong run during which other processes used more than NOISE_MAX %
@@ -51,10 +52,11 @@ noise_max=${NOISE_MAX:-10}
 noise_retries=${NOISE_RETRIES:-3}
 noise_budget=${NOISE_BUDGET:-60}
 quiet_wait=${QUIET_WAIT:-30}
+modes=${MODES:-shared split}
 retries_used=0
 out=${OUT:-$root/bench/results/tcp.md}
 raw=${out%.md}_raw.txt
-command_line="$(for v in QUICK RUNS DURATION IDLE_CONNS SERVERS BUILD_DIR PORT_BASE LOAD_MAX \
+command_line="$(for v in QUICK RUNS DURATION IDLE_CONNS SERVERS MODES BUILD_DIR PORT_BASE LOAD_MAX \
   LOAD_WAIT NOISE_MAX NOISE_RETRIES NOISE_BUDGET QUIET_WAIT OUT; do
   if [ -n "${!v:-}" ]; then printf '%s=%q ' "$v" "${!v}"; fi; done)bash bench/run_tcp.sh"
 hz=$(getconf CLK_TCK)
@@ -97,6 +99,11 @@ build_all() {
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMU_BUILD_TESTS=OFF \
     -DMU_BUILD_BENCH=OFF >&2
   cmake --build "$build" -j"$(nproc)" --target pingpong_server pingpong_client >&2
+  # Named now: others may commit while the benchmark runs.
+  built_rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+  if [ -n "$(git -C "$root" status --porcelain -- src include 2>/dev/null)" ]; then
+    built_rev="$built_rev + uncommitted changes under src/ or include/"
+  fi
   cmake -S "$root/bench/tcp" -B "$peers" -DCMAKE_BUILD_TYPE=RelWithDebInfo >&2
   cmake --build "$peers" -j"$(nproc)" >&2
 }
@@ -333,6 +340,10 @@ rows=("16384 1" "16384 10" "16384 100" "16384 1000" "4096 100")
 
 table() { # MODE FIELD
   local mode=$1 field=$2 s row
+  if [[ " $modes " != *" $mode "* ]]; then
+    echo "(not run: MODES=\"$modes\")"
+    return
+  fi
   printf '| block | sessions |'
   for s in "${servers[@]}"; do printf ' %s |' "$s"; done
   printf '\n|---|---|'
@@ -353,6 +364,10 @@ table() { # MODE FIELD
 # on utime + stime, as the issue defines it; the exact run time is shown beside.
 targets() {
   local row
+  if [[ " $modes " != *" shared "* ]]; then
+    echo "(not run: MODES=\"$modes\")"
+    return
+  fi
   printf '| block | sessions | cmuduo MiB/s | best peer MiB/s | cmuduo / best peer | cmuduo / epoll | cmuduo CPU s/GiB | best peer CPU s/GiB | cmuduo / best peer CPU, exact run time | throughput target | CPU target |\n'
   printf '|---|---|---:|---|---:|---:|---:|---|---:|---|---|\n'
   for row in "${rows[@]}"; do
@@ -400,7 +415,8 @@ idle_table() {
 
 noise_summary() { # MODE
   grep "^PINGPONG .* mode=$1 " "$raw" | grep -o ' other_cpu_pct=[^ ]*' | cut -d= -f2 | sort -g |
-    awk '{ v[NR] = $1 } END { if (NR) printf "median %.1f%%, max %.1f%% of one core", v[int((NR + 1) / 2)], v[NR] }'
+    awk '{ v[NR] = $1 } END { if (NR) printf "median %.1f%%, max %.1f%% of one core", v[int((NR + 1) / 2)], v[NR];
+      else printf "not run" }'
 }
 
 versions() {
@@ -411,11 +427,6 @@ versions() {
 }
 
 write_report() {
-  local rev
-  rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
-  if [ -n "$(git -C "$root" status --porcelain -- src include 2>/dev/null)" ]; then
-    rev="$rev + uncommitted changes under src/ or include/"
-  fi
   {
     echo "# TCP benchmarks: cmuduo against libevent, libuv, libev and a bare epoll loop"
     echo
@@ -424,7 +435,7 @@ write_report() {
     echo "- command: \`$command_line\`"
     echo "- date: $started_at to $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
     echo "- machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), Linux $(uname -r), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)"
-    echo "- cmuduo: $rev, RelWithDebInfo (-O2 -g), MU_POLLER=epoll; peers: $(versions)"
+    echo "- cmuduo: built from $built_rev, RelWithDebInfo (-O2 -g), MU_POLLER=epoll; peers: $(versions)"
     echo "- runs: $runs per cell (median shown), $duration s per pingpong run, servers interleaved in a rotating order; client: cmuduo's pingpong_client -t 0 for every server"
     echo "- load average (1, 5, 15 min): before $load_before; after $(cut -d' ' -f1-3 /proc/loadavg) (our own server and client add up to 2 while running)"
     echo "- noise: CPU time of other processes during the kept runs: one core $(noise_summary shared); two cores $(noise_summary split); runs discarded and repeated because other processes used more than $noise_max% of a core: $(grep -c '^NOISY ' "$raw" || true); CPU stolen by the hypervisor: max $(grep -o ' steal_pct=[^ ]*' "$raw" | cut -d= -f2 | sort -g | tail -n 1)% of a core"
@@ -526,7 +537,7 @@ for round in $(seq "$runs"); do
   # Rotate the order so that no server always runs first or after the same one.
   order=("${servers[@]:$(((round - 1) % ${#servers[@]}))}" "${servers[@]:0:$(((round - 1) % ${#servers[@]}))}")
   echo "# round $round start, loadavg $(cut -d' ' -f1-3 /proc/loadavg)" >>"$raw"
-  for mode in shared split; do
+  for mode in $modes; do
     for row in "${rows[@]}"; do
       for s in "${order[@]}"; do
         # shellcheck disable=SC2086
