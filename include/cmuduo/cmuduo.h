@@ -3,10 +3,14 @@
 #define CMUDUO_CMUDUO_H
 
 #include "cmuduo/base/alloc.h"
+#include "cmuduo/base/async_logging.h"
+#include "cmuduo/base/log_file.h"
 #include "cmuduo/base/countdown_latch.h"
 #include "cmuduo/base/current_thread.h"
 #include "cmuduo/base/logging.h"
 #include "cmuduo/base/timestamp.h"
+#include "cmuduo/http/http_parser.h"
+#include "cmuduo/http/http_request.h"
 #include "cmuduo/net/buffer.h"
 #include "cmuduo/net/callbacks.h"
 #include "cmuduo/net/channel.h"
