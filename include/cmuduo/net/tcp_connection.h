@@ -33,7 +33,9 @@ typedef void (*mu_connection_fn)(mu_tcp_connection_t *conn, void *arg);
  * it is kept for the next call). `receive_time` is monotonic. */
 typedef void (*mu_message_fn)(mu_tcp_connection_t *conn, mu_buffer_t *buf,
                               mu_timestamp_t receive_time, void *arg);
-/* The output buffer has been written out completely. */
+/* Everything queued at the time has been written out. Queued to the loop (never
+ * called from inside send), so after a burst of sends it may run while later
+ * sends are already queued again: check the output buffer if that matters. */
 typedef void (*mu_write_complete_fn)(mu_tcp_connection_t *conn, void *arg);
 /* The output queue crossed the high-water mark (upwards); `queued` bytes wait. */
 typedef void (*mu_high_water_mark_fn)(mu_tcp_connection_t *conn, size_t queued,
