@@ -30,8 +30,8 @@ enum {
 struct mu_tcp_connection {
   _Atomic int refcnt;
   _Atomic int state;
-  uint32_t flags;       /* loop thread only */
-  uint32_t owner_slot;  /* owner loop thread only */
+  uint32_t flags;      /* loop thread only */
+  uint32_t owner_slot; /* owner loop thread only */
   mu_conn_owner_t *owner;
   mu_channel_t channel; /* holds the loop and the fd */
   mu_buffer_t input;
@@ -46,15 +46,19 @@ struct mu_tcp_connection {
   mu_inet_address_t peer;
 };
 
-static void handle_read(mu_channel_t *ch, mu_timestamp_t t, void *arg);
-static void handle_write(mu_channel_t *ch, void *arg);
-static void handle_close(mu_channel_t *ch, void *arg);
-static void handle_error(mu_channel_t *ch, void *arg);
+static void mu_tcp_connection_handle_read(mu_channel_t *ch, mu_timestamp_t t, void *arg);
+static void mu_tcp_connection_handle_write(mu_channel_t *ch, void *arg);
+static void mu_tcp_connection_handle_close(mu_channel_t *ch, void *arg);
+static void mu_tcp_connection_handle_error(mu_channel_t *ch, void *arg);
 static void ref_void(void *conn);
 static void unref_void(void *conn);
 
-static const mu_channel_ops_t k_conn_ops = {handle_read,  handle_write, handle_close,
-                                            handle_error, ref_void,     unref_void};
+static const mu_channel_ops_t k_conn_ops = {mu_tcp_connection_handle_read,
+                                            mu_tcp_connection_handle_write,
+                                            mu_tcp_connection_handle_close,
+                                            mu_tcp_connection_handle_error,
+                                            ref_void,
+                                            unref_void};
 
 /* ---- owner -------------------------------------------------------------- */
 
@@ -62,7 +66,8 @@ mu_conn_owner_t *mu_conn_owner_new(mu_event_loop_t *loop, void *owner,
                                    void (*remove_in_loop)(void *, mu_tcp_connection_t *),
                                    const char *name_prefix) {
   mu_conn_owner_t *o = mu_calloc(1, sizeof *o);
-  if (o == NULL) return NULL;
+  if (o == NULL)
+    return NULL;
   atomic_init(&o->refcnt, 1);
   o->loop = loop;
   o->owner = owner;
@@ -78,7 +83,8 @@ void mu_conn_owner_ref(mu_conn_owner_t *o) {
 }
 
 void mu_conn_owner_unref(mu_conn_owner_t *o) {
-  if (atomic_fetch_sub_explicit(&o->refcnt, 1, memory_order_acq_rel) == 1) mu_free(o);
+  if (atomic_fetch_sub_explicit(&o->refcnt, 1, memory_order_acq_rel) == 1)
+    mu_free(o);
 }
 
 /* ---- life cycle --------------------------------------------------------- */
@@ -132,7 +138,8 @@ static void conn_free(mu_tcp_connection_t *conn) {
   mu_buffer_destroy(&conn->output);
   conn_ext_t *ext = atomic_load(&conn->ext);
   if (ext != NULL) {
-    if (ext->context_free) ext->context_free(ext->context);
+    if (ext->context_free)
+      ext->context_free(ext->context);
     mu_free(atomic_load(&ext->name));
     mu_free(ext);
   }
@@ -145,7 +152,8 @@ void mu_tcp_connection_ref(mu_tcp_connection_t *conn) {
 }
 
 void mu_tcp_connection_unref(mu_tcp_connection_t *conn) {
-  if (conn != NULL && atomic_fetch_sub_explicit(&conn->refcnt, 1, memory_order_acq_rel) == 1) {
+  if (conn != NULL &&
+      atomic_fetch_sub_explicit(&conn->refcnt, 1, memory_order_acq_rel) == 1) {
     conn_free(conn);
   }
 }
@@ -177,7 +185,8 @@ static void run_with_ref(mu_tcp_connection_t *conn, mu_functor_fn fn) {
 
 static void notify_connection(mu_tcp_connection_t *conn) {
   mu_conn_owner_t *o = conn->owner;
-  if (o->connection_cb) o->connection_cb(conn, o->connection_arg);
+  if (o->connection_cb)
+    o->connection_cb(conn, o->connection_arg);
 }
 
 void mu_tcp_connection_connect_established(mu_tcp_connection_t *conn) {
@@ -185,7 +194,7 @@ void mu_tcp_connection_connect_established(mu_tcp_connection_t *conn) {
   set_state(conn, MU_TCP_CONNECTED);
   if (mu_channel_enable_reading(&conn->channel) != 0) {
     /* Could not watch the socket: close it the normal way so the owner forgets it. */
-    handle_close(&conn->channel, conn);
+    mu_tcp_connection_handle_close(&conn->channel, conn);
     return;
   }
   notify_connection(conn);
@@ -233,20 +242,22 @@ void mu_tcp_connection_set_owner_slot(mu_tcp_connection_t *conn, uint32_t slot) 
 
 /* ---- close path --------------------------------------------------------- */
 
-static void remove_in_owner_loop(void *p) {
+static void mu_tcp_connection_remove_in_owner_loop(void *p) {
   mu_tcp_connection_t *conn = p;
   mu_conn_owner_t *o = conn->owner;
-  if (o->owner != NULL) o->remove_connection_in_loop(o->owner, conn);
+  if (o->owner != NULL)
+    o->remove_connection_in_loop(o->owner, conn);
   /* else: the owner was freed and has already queued connect_destroyed. */
   mu_tcp_connection_unref(conn);
 }
 
-static void handle_close(mu_channel_t *ch, void *arg) {
+static void mu_tcp_connection_handle_close(mu_channel_t *ch, void *arg) {
   (void)ch;
   mu_tcp_connection_t *conn = arg;
   MU_ASSERT_IN_LOOP_THREAD(loop_of(conn));
   int s = get_state(conn);
-  if (s == MU_TCP_DISCONNECTED) return;
+  if (s == MU_TCP_DISCONNECTED)
+    return;
   MU_LOG_TRACE("fd = %d state = %d", conn->channel.fd, s);
   set_state(conn, MU_TCP_DISCONNECTED);
   mu_channel_disable_all(&conn->channel);
@@ -254,13 +265,14 @@ static void handle_close(mu_channel_t *ch, void *arg) {
   notify_connection(conn);
   /* Last: hand the connection to its owner's loop (TcpServer::removeConnection). */
   mu_tcp_connection_ref(conn);
-  if (mu_event_loop_run_in_loop(conn->owner->loop, remove_in_owner_loop, conn) != 0) {
+  if (mu_event_loop_run_in_loop(conn->owner->loop, mu_tcp_connection_remove_in_owner_loop,
+                                conn) != 0) {
     MU_LOG_FATAL("out of memory removing a closed connection");
   }
   mu_tcp_connection_unref(conn);
 }
 
-static void handle_error(mu_channel_t *ch, void *arg) {
+static void mu_tcp_connection_handle_error(mu_channel_t *ch, void *arg) {
   mu_tcp_connection_t *conn = arg;
   int err = mu_sockets_get_socket_error(ch->fd);
   if (err != 0) {
@@ -269,10 +281,11 @@ static void handle_error(mu_channel_t *ch, void *arg) {
   }
 }
 
-static void force_close_in_loop(void *p) {
+static void mu_tcp_connection_force_close_in_loop(void *p) {
   mu_tcp_connection_t *conn = p;
   int s = get_state(conn);
-  if (s == MU_TCP_CONNECTED || s == MU_TCP_DISCONNECTING) handle_close(&conn->channel, conn);
+  if (s == MU_TCP_CONNECTED || s == MU_TCP_DISCONNECTING)
+    mu_tcp_connection_handle_close(&conn->channel, conn);
   mu_tcp_connection_unref(conn);
 }
 
@@ -282,23 +295,27 @@ static void force_close_in_loop(void *p) {
 static bool mark_disconnecting(mu_tcp_connection_t *conn) {
   int s = get_state(conn);
   while (s == MU_TCP_CONNECTED || s == MU_TCP_DISCONNECTING) {
-    if (atomic_compare_exchange_weak(&conn->state, &s, MU_TCP_DISCONNECTING)) return true;
+    if (atomic_compare_exchange_weak(&conn->state, &s, MU_TCP_DISCONNECTING))
+      return true;
   }
   return false;
 }
 
 void mu_tcp_connection_force_close(mu_tcp_connection_t *conn) {
-  if (!mark_disconnecting(conn)) return;
+  if (!mark_disconnecting(conn))
+    return;
   /* Always queued, even in the loop thread: the caller may be a callback of this
    * very connection, which must finish before the connection goes down. */
-  queue_with_ref(conn, force_close_in_loop);
+  queue_with_ref(conn, mu_tcp_connection_force_close_in_loop);
 }
 
 static conn_ext_t *get_ext(mu_tcp_connection_t *conn) {
   conn_ext_t *ext = atomic_load_explicit(&conn->ext, memory_order_acquire);
-  if (ext != NULL) return ext;
+  if (ext != NULL)
+    return ext;
   conn_ext_t *fresh = mu_calloc(1, sizeof *fresh);
-  if (fresh == NULL) return NULL;
+  if (fresh == NULL)
+    return NULL;
   if (!atomic_compare_exchange_strong(&conn->ext, &ext, fresh)) {
     mu_free(fresh); /* another thread won; use its */
     return ext;
@@ -315,7 +332,7 @@ static void delayed_close_fire(void *p) {
   mu_tcp_connection_t *conn = p;
   conn_ext_t *ext = atomic_load(&conn->ext);
   ext->delayed_close = (mu_timer_id_t){0, 0};
-  force_close_in_loop(conn); /* drops the timer's reference */
+  mu_tcp_connection_force_close_in_loop(conn); /* drops the timer's reference */
 }
 
 static void delayed_close_in_loop(void *p) {
@@ -337,14 +354,16 @@ static void delayed_close_in_loop(void *p) {
     ext->delayed_close_when = when;
     ext->delayed_close =
         mu_event_loop_run_at(loop_of(conn), when, delayed_close_fire, conn);
-    if (!mu_timer_id_valid(ext->delayed_close)) mu_tcp_connection_unref(conn);
+    if (!mu_timer_id_valid(ext->delayed_close))
+      mu_tcp_connection_unref(conn);
   }
   mu_tcp_connection_unref(conn);
   mu_free(dc);
 }
 
 void mu_tcp_connection_force_close_with_delay(mu_tcp_connection_t *conn, double seconds) {
-  if (!mark_disconnecting(conn)) return;
+  if (!mark_disconnecting(conn))
+    return;
   delayed_close_t *dc = mu_malloc(sizeof *dc);
   if (dc == NULL) {
     MU_LOG_ERROR("out of memory for a delayed close; closing now");
@@ -359,7 +378,7 @@ void mu_tcp_connection_force_close_with_delay(mu_tcp_connection_t *conn, double 
   }
 }
 
-static void shutdown_in_loop(void *p) {
+static void mu_tcp_connection_shutdown_in_loop(void *p) {
   mu_tcp_connection_t *conn = p;
   if (!mu_channel_is_writing(&conn->channel) && get_state(conn) == MU_TCP_DISCONNECTING) {
     mu_sockets_shutdown_write(conn->channel.fd);
@@ -370,7 +389,7 @@ static void shutdown_in_loop(void *p) {
 void mu_tcp_connection_shutdown(mu_tcp_connection_t *conn) {
   int expected = MU_TCP_CONNECTED;
   if (atomic_compare_exchange_strong(&conn->state, &expected, MU_TCP_DISCONNECTING)) {
-    run_with_ref(conn, shutdown_in_loop);
+    run_with_ref(conn, mu_tcp_connection_shutdown_in_loop);
   }
 }
 
@@ -384,8 +403,10 @@ static void add_counter(_Atomic uint64_t *c, uint64_t n) {
 /* ---- read path ---------------------------------------------------------- */
 
 static void update_reading(mu_tcp_connection_t *conn) {
-  if (get_state(conn) == MU_TCP_DISCONNECTED) return;
-  bool want = (conn->flags & k_reading) && !(conn->flags & (k_input_paused | k_peer_closed));
+  if (get_state(conn) == MU_TCP_DISCONNECTED)
+    return;
+  bool want =
+      (conn->flags & k_reading) && !(conn->flags & (k_input_paused | k_peer_closed));
   if (want && !mu_channel_is_reading(&conn->channel)) {
     mu_channel_enable_reading(&conn->channel);
   } else if (!want && mu_channel_is_reading(&conn->channel)) {
@@ -399,7 +420,7 @@ static void settle_input(mu_tcp_connection_t *conn) {
   if (conn->input.flags & MU_BUFFER_BORROWED) {
     if (mu_buffer_end_borrow(&conn->input) != 0) {
       MU_LOG_ERROR("out of memory keeping unread input; closing the connection");
-      handle_close(&conn->channel, conn);
+      mu_tcp_connection_handle_close(&conn->channel, conn);
       return;
     }
   } else {
@@ -408,10 +429,11 @@ static void settle_input(mu_tcp_connection_t *conn) {
   size_t cap = conn->owner->input_cap;
   if (cap != 0 && mu_buffer_readable_bytes(&conn->input) >= cap &&
       !(conn->flags & k_input_paused)) {
-    MU_LOG_WARN("connection %s%llu: %zu unread input bytes reached the cap; reading "
-                "stops until they are consumed and start_read is called",
-                conn->owner->name_prefix, (unsigned long long)conn->id,
-                mu_buffer_readable_bytes(&conn->input));
+    MU_LOG_WARN(
+        "connection %s%llu: %zu unread input bytes reached the cap; reading "
+        "stops until they are consumed and start_read is called",
+        conn->owner->name_prefix, (unsigned long long)conn->id,
+        mu_buffer_readable_bytes(&conn->input));
     conn->flags |= k_input_paused;
     update_reading(conn);
   }
@@ -426,14 +448,15 @@ static void deliver_message(mu_tcp_connection_t *conn, mu_timestamp_t t) {
   }
 }
 
-static void handle_read(mu_channel_t *ch, mu_timestamp_t t, void *arg) {
+static void mu_tcp_connection_handle_read(mu_channel_t *ch, mu_timestamp_t t, void *arg) {
   mu_tcp_connection_t *conn = arg;
   if (conn->input.data == NULL) {
     /* Idle connections own no input memory: read into the loop's buffer, and
      * only what the user leaves unread is copied out afterwards. */
     size_t cap;
     char *mem = mu_event_loop_read_buffer(loop_of(conn), &cap);
-    if (mem != NULL) mu_buffer_borrow(&conn->input, mem, cap);
+    if (mem != NULL)
+      mu_buffer_borrow(&conn->input, mem, cap);
   }
   int err = 0;
   ssize_t n = mu_buffer_read_fd(&conn->input, ch->fd, &err);
@@ -444,31 +467,35 @@ static void handle_read(mu_channel_t *ch, mu_timestamp_t t, void *arg) {
     settle_input(conn);
     return;
   }
-  if (conn->input.flags & MU_BUFFER_BORROWED) mu_buffer_end_borrow(&conn->input);
+  if (conn->input.flags & MU_BUFFER_BORROWED)
+    mu_buffer_end_borrow(&conn->input);
   if (n == 0) {
-    if (mu_buffer_readable_bytes(&conn->output) > 0 && get_state(conn) != MU_TCP_DISCONNECTED) {
+    if (mu_buffer_readable_bytes(&conn->output) > 0 &&
+        get_state(conn) != MU_TCP_DISCONNECTED) {
       /* Peer half-closed: first write out what the user already sent. */
       conn->flags |= k_peer_closed;
       update_reading(conn);
       return;
     }
-    handle_close(ch, conn);
+    mu_tcp_connection_handle_close(ch, conn);
     return;
   }
-  if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR) return;
+  if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)
+    return;
   if (err != ECONNRESET) {
     errno = err;
     MU_LOG_SYSERR("read on connection %s%llu", conn->owner->name_prefix,
                   (unsigned long long)conn->id);
   }
-  handle_close(ch, conn);
+  mu_tcp_connection_handle_close(ch, conn);
 }
 
 static void start_read_in_loop(void *p) {
   mu_tcp_connection_t *conn = p;
   conn->flags |= k_reading;
   size_t cap = conn->owner->input_cap;
-  if (cap == 0 || mu_buffer_readable_bytes(&conn->input) < cap) conn->flags &= ~k_input_paused;
+  if (cap == 0 || mu_buffer_readable_bytes(&conn->input) < cap)
+    conn->flags &= ~k_input_paused;
   update_reading(conn);
   mu_tcp_connection_unref(conn);
 }
@@ -483,10 +510,12 @@ static void stop_read_in_loop(void *p) {
 /* A disconnected connection may outlive its loop (a user reference): never
  * touch the loop then. */
 void mu_tcp_connection_start_read(mu_tcp_connection_t *conn) {
-  if (get_state(conn) != MU_TCP_DISCONNECTED) run_with_ref(conn, start_read_in_loop);
+  if (get_state(conn) != MU_TCP_DISCONNECTED)
+    run_with_ref(conn, start_read_in_loop);
 }
 void mu_tcp_connection_stop_read(mu_tcp_connection_t *conn) {
-  if (get_state(conn) != MU_TCP_DISCONNECTED) run_with_ref(conn, stop_read_in_loop);
+  if (get_state(conn) != MU_TCP_DISCONNECTED)
+    run_with_ref(conn, stop_read_in_loop);
 }
 bool mu_tcp_connection_is_reading(const mu_tcp_connection_t *conn) {
   return mu_channel_is_reading(&conn->channel);
@@ -497,14 +526,16 @@ bool mu_tcp_connection_is_reading(const mu_tcp_connection_t *conn) {
 static void write_complete_functor(void *p) {
   mu_tcp_connection_t *conn = p;
   mu_conn_owner_t *o = conn->owner;
-  if (o->write_complete_cb) o->write_complete_cb(conn, o->write_complete_arg);
+  if (o->write_complete_cb)
+    o->write_complete_cb(conn, o->write_complete_arg);
   mu_tcp_connection_unref(conn);
 }
 
 /* Queued, never called directly: a user who sends from write-complete would
  * otherwise recurse without bound. */
 static void queue_write_complete(mu_tcp_connection_t *conn) {
-  if (conn->owner->write_complete_cb) queue_with_ref(conn, write_complete_functor);
+  if (conn->owner->write_complete_cb)
+    queue_with_ref(conn, write_complete_functor);
 }
 
 static void add_bytes_sent(mu_tcp_connection_t *conn, size_t n) {
@@ -519,10 +550,12 @@ static bool is_fatal_write_error(int err) {
 static int queue_output(mu_tcp_connection_t *conn, const char *data, size_t len) {
   size_t old = mu_buffer_readable_bytes(&conn->output);
   int rc = mu_buffer_append(&conn->output, data, len);
-  if (rc != 0) return rc;
+  if (rc != 0)
+    return rc;
   /* Watch for writability before the user's callback runs: a shutdown() there
    * must see output pending, or it would half-close with the bytes unsent. */
-  if (!mu_channel_is_writing(&conn->channel)) mu_channel_enable_writing(&conn->channel);
+  if (!mu_channel_is_writing(&conn->channel))
+    mu_channel_enable_writing(&conn->channel);
   size_t mark = conn->high_water_mark;
   mu_conn_owner_t *o = conn->owner;
   if (mark != 0 && old < mark && old + len >= mark && o->high_water_mark_cb) {
@@ -531,20 +564,22 @@ static int queue_output(mu_tcp_connection_t *conn, const char *data, size_t len)
   return 0;
 }
 
-/* send_in_loop may run inside a user callback of this connection: closing there
- * would run the down callback in the middle of the user's code. */
+/* mu_tcp_connection_send_in_loop may run inside a user callback of this connection:
+ * closing there would run the down callback in the middle of the user's code. */
 static void close_soon(mu_tcp_connection_t *conn) {
   set_state(conn, MU_TCP_DISCONNECTING);
-  queue_with_ref(conn, force_close_in_loop);
+  queue_with_ref(conn, mu_tcp_connection_force_close_in_loop);
 }
 
-static int send_in_loop(mu_tcp_connection_t *conn, const char *data, size_t len) {
+static int mu_tcp_connection_send_in_loop(mu_tcp_connection_t *conn, const char *data,
+                                          size_t len) {
   if (get_state(conn) == MU_TCP_DISCONNECTED) {
     MU_LOG_DEBUG("disconnected, give up writing %zu bytes", len);
     return -ENOTCONN;
   }
   size_t written = 0;
-  if (!mu_channel_is_writing(&conn->channel) && mu_buffer_readable_bytes(&conn->output) == 0) {
+  if (!mu_channel_is_writing(&conn->channel) &&
+      mu_buffer_readable_bytes(&conn->output) == 0) {
     /* Nothing queued: try the socket directly, no copy. */
     ssize_t n = len ? mu_sockets_send(conn->channel.fd, data, len) : 0;
     if (n >= 0) {
@@ -571,23 +606,27 @@ static int send_in_loop(mu_tcp_connection_t *conn, const char *data, size_t len)
   return rc;
 }
 
-static void handle_write(mu_channel_t *ch, void *arg) {
+static void mu_tcp_connection_handle_write(mu_channel_t *ch, void *arg) {
   mu_tcp_connection_t *conn = arg;
-  if (!mu_channel_is_writing(ch)) return;
+  if (!mu_channel_is_writing(ch))
+    return;
   ssize_t n = mu_sockets_send(ch->fd, mu_buffer_peek(&conn->output),
                               mu_buffer_readable_bytes(&conn->output));
   if (n < 0) {
-    if (is_fatal_write_error((int)-n)) handle_close(ch, conn);
+    if (is_fatal_write_error((int)-n))
+      mu_tcp_connection_handle_close(ch, conn);
     return;
   }
   mu_buffer_retrieve(&conn->output, (size_t)n);
   add_bytes_sent(conn, (size_t)n);
-  if (mu_buffer_readable_bytes(&conn->output) > 0) return;
+  if (mu_buffer_readable_bytes(&conn->output) > 0)
+    return;
   mu_channel_disable_writing(ch);
   mu_buffer_release_if_empty(&conn->output);
   queue_write_complete(conn);
   if (conn->flags & k_peer_closed) {
-    handle_close(ch, conn); /* everything the user sent is out; finish the close */
+    mu_tcp_connection_handle_close(
+        ch, conn); /* everything the user sent is out; finish the close */
   } else if (get_state(conn) == MU_TCP_DISCONNECTING) {
     mu_sockets_shutdown_write(ch->fd);
   }
@@ -601,19 +640,21 @@ typedef struct queued_send {
 
 static void send_functor(void *p) {
   queued_send_t *qs = p;
-  send_in_loop(qs->conn, qs->data, qs->len);
+  mu_tcp_connection_send_in_loop(qs->conn, qs->data, qs->len);
   mu_tcp_connection_unref(qs->conn);
   mu_free(qs);
 }
 
 int mu_tcp_connection_send(mu_tcp_connection_t *conn, const void *data, size_t len) {
-  if (get_state(conn) != MU_TCP_CONNECTED) return -ENOTCONN;
+  if (get_state(conn) != MU_TCP_CONNECTED)
+    return -ENOTCONN;
   if (mu_event_loop_is_in_loop_thread(loop_of(conn))) {
-    int rc = send_in_loop(conn, data, len);
+    int rc = mu_tcp_connection_send_in_loop(conn, data, len);
     return rc == -ENOMEM ? rc : (rc < 0 ? -ENOTCONN : 0);
   }
   queued_send_t *qs = mu_malloc(sizeof *qs + len);
-  if (qs == NULL) return -ENOMEM;
+  if (qs == NULL)
+    return -ENOMEM;
   qs->conn = conn;
   qs->len = len;
   memcpy(qs->data, data, len);
@@ -631,7 +672,8 @@ int mu_tcp_connection_send_str(mu_tcp_connection_t *conn, const char *s) {
 }
 
 int mu_tcp_connection_send_buffer(mu_tcp_connection_t *conn, mu_buffer_t *buf) {
-  int rc = mu_tcp_connection_send(conn, mu_buffer_peek(buf), mu_buffer_readable_bytes(buf));
+  int rc =
+      mu_tcp_connection_send(conn, mu_buffer_peek(buf), mu_buffer_readable_bytes(buf));
   mu_buffer_retrieve_all(buf);
   return rc;
 }
@@ -663,14 +705,17 @@ int mu_tcp_connection_local_address(const mu_tcp_connection_t *conn,
 
 const char *mu_tcp_connection_name(mu_tcp_connection_t *conn) {
   conn_ext_t *ext = get_ext(conn);
-  if (ext == NULL) return NULL;
+  if (ext == NULL)
+    return NULL;
   char *name = atomic_load_explicit(&ext->name, memory_order_acquire);
-  if (name != NULL) return name;
+  if (name != NULL)
+    return name;
   char buf[160];
   int n = snprintf(buf, sizeof buf, "%s%llu", conn->owner->name_prefix,
                    (unsigned long long)conn->id);
   char *fresh = mu_malloc((size_t)n + 1);
-  if (fresh == NULL) return NULL;
+  if (fresh == NULL)
+    return NULL;
   memcpy(fresh, buf, (size_t)n + 1);
   if (!atomic_compare_exchange_strong(&ext->name, &name, fresh)) {
     mu_free(fresh);
@@ -692,16 +737,18 @@ int mu_tcp_connection_tcp_info(const mu_tcp_connection_t *conn, char *buf, size_
 int mu_tcp_connection_set_context(mu_tcp_connection_t *conn, void *ctx,
                                   void (*free_fn)(void *)) {
   conn_ext_t *ext = get_ext(conn);
-  if (ext == NULL) return -ENOMEM;
-  if (ext->context_free && ext->context != ctx) ext->context_free(ext->context);
+  if (ext == NULL)
+    return -ENOMEM;
+  if (ext->context_free && ext->context != ctx)
+    ext->context_free(ext->context);
   ext->context = ctx;
   ext->context_free = free_fn;
   return 0;
 }
 
 void *mu_tcp_connection_get_context(const mu_tcp_connection_t *conn) {
-  conn_ext_t *ext = atomic_load_explicit(&((mu_tcp_connection_t *)conn)->ext,
-                                         memory_order_acquire);
+  conn_ext_t *ext =
+      atomic_load_explicit(&((mu_tcp_connection_t *)conn)->ext, memory_order_acquire);
   return ext ? ext->context : NULL;
 }
 
@@ -718,7 +765,8 @@ mu_timestamp_t mu_tcp_connection_created_time(const mu_tcp_connection_t *conn) {
   return (mu_timestamp_t){atomic_load_explicit(&conn->created_us, memory_order_relaxed)};
 }
 mu_timestamp_t mu_tcp_connection_last_receive_time(const mu_tcp_connection_t *conn) {
-  return (mu_timestamp_t){atomic_load_explicit(&conn->last_receive_us, memory_order_relaxed)};
+  return (mu_timestamp_t){
+      atomic_load_explicit(&conn->last_receive_us, memory_order_relaxed)};
 }
 uint64_t mu_tcp_connection_bytes_received(const mu_tcp_connection_t *conn) {
   return atomic_load_explicit(&conn->bytes_received, memory_order_relaxed);
