@@ -1,0 +1,89 @@
+/* An HTTP/1.1 server on a TcpServer (muduo's HttpServer, correct by default).
+ *
+ *   static void on_request(const mu_http_request_t *req, mu_http_response_t *resp,
+ *                          void *arg) {
+ *     if (strcmp(mu_http_request_path(req), "/hello") == 0)
+ *       mu_http_response_send_text(resp, 200, "hello, world!\n");
+ *     else
+ *       mu_http_response_send_text(resp, 404, "not found\n");
+ *   }
+ *   ...
+ *   mu_http_server_t *s = mu_http_server_new(loop, &addr, "HttpServer", 0);
+ *   mu_http_server_set_handler(s, on_request, NULL);
+ *   mu_http_server_start(s);
+ *   mu_event_loop_loop(loop);
+ *
+ * What the server does without being asked:
+ *  - parses with cmuduo/http/http_parser.h and its limits: a bad request gets
+ *    its status (400, 413, 414, 431, 501, 505) with "Connection: close", and
+ *    the connection is closed once that response is out;
+ *  - handles every complete request already read in the same read event
+ *    (pipelining), answering in request order: the next request is handed to
+ *    the handler only once the previous response is finished;
+ *  - answers "Expect: 100-continue" with 100 Continue before reading the body
+ *    (or with 413 when the announced body is too large);
+ *  - closes a connection whose request head is not complete within the header
+ *    timeout, with 408 if part of a request had arrived (slowloris), and an
+ *    idle keep-alive connection after the idle timeout, silently;
+ *  - keeps or closes the connection by the request's version and Connection
+ *    header and the response's set_close.
+ *
+ * Threads: set everything before start(); the functions are base-loop-thread
+ * only except start(), which is thread-safe. The handler runs in the
+ * connection's loop thread (one of the I/O threads when set_thread_num > 0).
+ */
+#ifndef CMUDUO_HTTP_HTTP_SERVER_H
+#define CMUDUO_HTTP_HTTP_SERVER_H
+
+#include "cmuduo/http/http_parser.h"
+#include "cmuduo/http/http_request.h"
+#include "cmuduo/http/http_response.h"
+#include "cmuduo/net/event_loop.h"
+#include "cmuduo/net/inet_address.h"
+#include "cmuduo/net/tcp_server.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mu_http_server mu_http_server_t;
+
+/* The request is valid until the response is finished; the handler must finish
+ * the response (now or later, see http_response.h). */
+typedef void (*mu_http_handler_fn)(const mu_http_request_t *req, mu_http_response_t *resp,
+                                   void *arg);
+
+#define MU_HTTP_DEFAULT_HEADER_TIMEOUT 10.0 /* seconds */
+#define MU_HTTP_DEFAULT_IDLE_TIMEOUT 60.0   /* seconds */
+
+/* Binds now, as mu_tcp_server_new (options: MU_TCP_SERVER_REUSE_PORT).
+ * Returns NULL and sets errno on failure. Without a handler every request gets
+ * 404. */
+mu_http_server_t *mu_http_server_new(mu_event_loop_t *loop, const mu_inet_address_t *addr,
+                                     const char *name, int options);
+/* Closes every connection (responses not finished are dropped when their
+ * handlers finish them) and frees the server. Base loop thread only. */
+void mu_http_server_free(mu_http_server_t *server);
+
+void mu_http_server_set_handler(mu_http_server_t *server, mu_http_handler_fn fn,
+                                void *arg);
+void mu_http_server_set_thread_num(mu_http_server_t *server, int n);
+/* Parser limits for every connection; NULL restores the defaults. */
+void mu_http_server_set_limits(mu_http_server_t *server, const mu_http_limits_t *limits);
+/* Seconds a client has to send a complete request head, from the connection's
+ * start or the end of the previous response (0: no limit). */
+void mu_http_server_set_header_timeout(mu_http_server_t *server, double seconds);
+/* Seconds an idle keep-alive connection stays open (0: no limit). */
+void mu_http_server_set_idle_timeout(mu_http_server_t *server, double seconds);
+
+/* Starts the I/O threads and listens. Thread-safe and idempotent. Returns 0 or
+ * a negative errno. */
+int mu_http_server_start(mu_http_server_t *server);
+
+/* The TcpServer underneath: for its address, connection count, thread pool. */
+mu_tcp_server_t *mu_http_server_tcp_server(mu_http_server_t *server);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
