@@ -4,11 +4,19 @@
  *   tt_init(name, seconds)        SIGPIPE back to SIG_DFL, time limit, banner
  *   tt_server_start/stop          a mu_tcp_server on 127.0.0.1:<ephemeral> run by
  *                                 a mu_event_loop_thread (its base loop)
+ *   tt_server_new_loopback        a bound, not yet started mu_tcp_server on
+ *                                 127.0.0.1:<ephemeral> in the caller's loop
  *   tt_server_shrink_sndbuf       small kernel send buffers for accepted sockets,
  *                                 so the server's output really queues up
  *   tt_run_sync(loop, fn, arg)    run fn in a loop thread and wait for it
+ *   tt_loop_run_until/_run_for    run the caller's own loop until a predicate
+ *                                 holds (bounded) or for a fixed time
  *   tt_connect, tt_write_all,     blocking client sockets with SO_RCVTIMEO /
  *   tt_read_exactly, ...          SO_SNDTIMEO; failures abort with a message
+ *   tt_log_capture/_restore       count log lines containing a string
+ *   tt_count_allocations,         count cmuduo's live heap blocks through its
+ *   tt_live_blocks                allocator hooks (a leak check without ASan)
+ *   tt_count_open_fds             descriptors open in this process
  *   tt_rng_*, tt_pattern_*        deterministic PRNG and position-keyed payloads
  *                                 (a receiver checks bytes without a copy)
  *   tt_raise_nofile               RLIMIT_NOFILE up to what is wanted/allowed
@@ -35,6 +43,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 
 #include "cmuduo/cmuduo.h"
@@ -232,6 +241,55 @@ static inline void tt_run_sync(mu_event_loop_t *loop, void (*fn)(void *), void *
   mu_countdown_latch_destroy(&c.done);
 }
 
+/* ---- running the caller's own loop ------------------------------------------ */
+
+typedef bool (*tt_pred_fn)(void *arg);
+
+typedef struct tt_loop_wait {
+  mu_event_loop_t *loop;
+  tt_pred_fn pred;
+  void *arg;
+  double deadline;
+  bool met;
+} tt_loop_wait_t;
+
+static inline void tt_loop_wait_tick(void *p) {
+  tt_loop_wait_t *w = p;
+  if (w->pred(w->arg)) {
+    w->met = true;
+    mu_event_loop_quit(w->loop);
+  } else if (tt_now() > w->deadline) {
+    mu_event_loop_quit(w->loop);
+  }
+}
+
+/* Runs `loop` (owned by the calling thread) until pred(arg) holds, checked
+ * every 5 ms, or `seconds` pass. Returns whether it held: the caller CHECKs. */
+static inline bool tt_loop_run_until(mu_event_loop_t *loop, tt_pred_fn pred, void *arg,
+                                     double seconds) {
+  tt_loop_wait_t w = {loop, pred, arg, tt_now() + seconds, false};
+  if (pred(arg))
+    return true;
+  mu_timer_id_t id = mu_event_loop_run_every(loop, 0.005, tt_loop_wait_tick, &w);
+  CHECK(mu_timer_id_valid(id));
+  mu_event_loop_loop(loop);
+  mu_event_loop_cancel(loop, id);
+  return w.met;
+}
+
+static inline void tt_loop_quit(void *loop) {
+  mu_event_loop_quit(loop);
+}
+
+/* Runs the loop for `seconds` whatever happens, waking it for nothing else (so
+ * mu_event_loop_iteration counts only the loop's own wake-ups). */
+static inline void tt_loop_run_for(mu_event_loop_t *loop, double seconds) {
+  mu_timer_id_t id = mu_event_loop_run_after(loop, seconds, tt_loop_quit, loop);
+  CHECK(mu_timer_id_valid(id));
+  mu_event_loop_loop(loop);
+  mu_event_loop_cancel(loop, id);
+}
+
 /* ---- a server in a loop thread --------------------------------------------- */
 
 /* Called in the server's base loop thread after new() and before start(): set
@@ -337,6 +395,23 @@ static inline void tt_server_stop(tt_server_t *s) {
   s->loop = NULL;
 }
 
+/* For tests that run the loop themselves (in the calling thread): a server
+ * bound to 127.0.0.1 with a kernel-chosen port, written to *port, with
+ * `threads` I/O threads and no callbacks yet. Not started: the caller sets its
+ * callbacks, then calls mu_tcp_server_start. */
+static inline mu_tcp_server_t *tt_server_new_loopback(mu_event_loop_t *loop, int threads,
+                                                      const char *name, uint16_t *port) {
+  mu_inet_address_t addr = mu_inet_address_loopback(0);
+  mu_tcp_server_t *s = mu_tcp_server_new(loop, &addr, name, 0);
+  CHECK(s != NULL);
+  mu_tcp_server_set_thread_num(s, threads);
+  mu_inet_address_t bound;
+  CHECK_EQ(mu_tcp_server_listen_address(s, &bound), 0);
+  *port = mu_inet_address_port(&bound);
+  CHECK(*port != 0);
+  return s;
+}
+
 /* Sets SO_SNDBUF on the server's listening socket, which every socket it
  * accepts from then on inherits: with a few KiB of kernel buffer, the server's
  * output backs up (partial writes, queued output, write-readiness events)
@@ -399,17 +474,27 @@ static inline struct sockaddr_in tt_loopback(uint16_t port) {
   return sa;
 }
 
-/* A connected blocking socket to 127.0.0.1:port with TT_IO_TIMEOUT_S timeouts. */
-static inline int tt_connect(uint16_t port) {
+/* A connected blocking socket to 127.0.0.1:port whose reads and writes time
+ * out after `seconds` (a missing end of file fails instead of hanging); its
+ * SO_RCVBUF is set before connecting when rcvbuf > 0 (a slow reader). */
+static inline int tt_connect_timeout(uint16_t port, double seconds, int rcvbuf) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   CHECK(fd >= 0);
-  tt_set_timeouts(fd, TT_IO_TIMEOUT_S);
+  tt_set_timeouts(fd, seconds);
+  if (rcvbuf > 0) {
+    CHECK(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) == 0);
+  }
   struct sockaddr_in sa = tt_loopback(port);
   if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
     fprintf(stderr, "connect to 127.0.0.1:%u: %s\n", port, strerror(errno));
     abort();
   }
   return fd;
+}
+
+/* A connected blocking socket to 127.0.0.1:port with TT_IO_TIMEOUT_S timeouts. */
+static inline int tt_connect(uint16_t port) {
+  return tt_connect_timeout(port, TT_IO_TIMEOUT_S, 0);
 }
 
 /* A non-blocking socket whose connect to 127.0.0.1:port is under way (or
@@ -477,6 +562,23 @@ static inline void tt_read_exactly(int fd, void *buf, size_t len) {
   }
 }
 
+/* Reads until end of file. Returns the byte count (the first `cap` bytes land
+ * in buf, the rest is counted and dropped), or -errno: -EAGAIN when no end of
+ * file came within the socket's timeout, -ECONNRESET when the peer reset. */
+static inline long tt_read_until_eof(int fd, char *buf, size_t cap) {
+  char sink[16384];
+  long total = 0;
+  for (;;) {
+    size_t off = (size_t)total;
+    char *dst = off < cap ? buf + off : sink;
+    size_t room = off < cap ? cap - off : sizeof sink;
+    ssize_t n = tt_read_some(fd, dst, room);
+    if (n <= 0)
+      return n == 0 ? total : (long)n;
+    total += n;
+  }
+}
+
 /* The peer must have closed its side with nothing more to read. */
 static inline void tt_expect_eof(int fd) {
   char c;
@@ -499,6 +601,86 @@ static inline void tt_close_with_rst(int fd) {
 static inline void tt_set_small_buffers(int fd, int bytes) {
   CHECK(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes) == 0);
   CHECK(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes) == 0);
+}
+
+/* ---- log capture -------------------------------------------------------------- */
+
+/* Counts log lines containing `needle` (from any thread) and passes every line
+ * on to stderr so a failure still shows the log. */
+typedef struct tt_log_counter {
+  const char *needle;
+  _Atomic int hits;
+  _Atomic int lines;
+} tt_log_counter_t;
+
+static inline void tt_log_output(const char *line, size_t len, void *arg) {
+  tt_log_counter_t *c = arg;
+  atomic_fetch_add(&c->lines, 1);
+  if (c->needle != NULL && memmem(line, len, c->needle, strlen(c->needle)) != NULL) {
+    atomic_fetch_add(&c->hits, 1);
+  }
+  fwrite(line, 1, len, stderr);
+}
+
+static inline void tt_log_capture(tt_log_counter_t *c, const char *needle) {
+  c->needle = needle;
+  atomic_store(&c->hits, 0);
+  atomic_store(&c->lines, 0);
+  mu_log_set_output(tt_log_output, c);
+}
+
+static inline void tt_log_restore(void) {
+  mu_log_set_output(NULL, NULL);
+}
+
+/* ---- allocation accounting ---------------------------------------------------- */
+
+/* Blocks cmuduo holds right now, counted through its allocator hooks: a
+ * scenario that frees everything it made must bring this back to where it was
+ * (a leak check that also works without ASan). */
+static _Atomic long tt_alloc_live;
+
+static inline void *tt_alloc_malloc(size_t n) {
+  void *p = malloc(n);
+  if (p != NULL)
+    atomic_fetch_add(&tt_alloc_live, 1);
+  return p;
+}
+static inline void *tt_alloc_realloc(void *old, size_t n) {
+  void *p = realloc(old, n);
+  if (p != NULL && old == NULL)
+    atomic_fetch_add(&tt_alloc_live, 1);
+  return p;
+}
+static inline void tt_alloc_free(void *p) {
+  if (p != NULL)
+    atomic_fetch_sub(&tt_alloc_live, 1);
+  free(p);
+}
+
+/* Call first in main, before any other cmuduo call. */
+static inline void tt_count_allocations(void) {
+  static const mu_allocator_t k_counting = {tt_alloc_malloc, tt_alloc_realloc,
+                                            tt_alloc_free};
+  mu_set_allocator(&k_counting);
+}
+
+static inline long tt_live_blocks(void) {
+  return atomic_load(&tt_alloc_live);
+}
+
+/* ---- descriptors -------------------------------------------------------------- */
+
+static inline int tt_count_open_fds(void) {
+  DIR *d = opendir("/proc/self/fd");
+  CHECK(d != NULL);
+  int n = 0;
+  for (struct dirent *e; (e = readdir(d)) != NULL;) {
+    if (e->d_name[0] != '.')
+      n++;
+  }
+  closedir(d);
+  return n - 1; /* the directory's own descriptor */
 }
 
 /* ---- an epoll client driving many echo connections -------------------------- */

@@ -8,7 +8,7 @@
 #include <stdatomic.h>
 
 #include "cmuduo/cmuduo.h"
-#include "tcp_test_util2.h"
+#include "tcp_test_util.h"
 #include "test_util.h"
 
 typedef struct state {
@@ -71,8 +71,8 @@ static void end(const char *what, long blocks_before, int fds_before) {
   if (g.server != NULL)
     mu_tcp_server_free(g.server);
   mu_event_loop_free(g.loop);
-  CHECK_EQ(tu2_live(), blocks_before);
-  CHECK_EQ(tu2_count_open_fds(), fds_before);
+  CHECK_EQ(tt_live_blocks(), blocks_before);
+  CHECK_EQ(tt_count_open_fds(), fds_before);
   printf("ok: %s\n", what);
 }
 
@@ -96,18 +96,18 @@ static bool failed_once(void *arg) {
 }
 
 static void test_free_with_retry_pending(void) {
-  long blocks = tu2_live();
-  int fds = tu2_count_open_fds();
+  long blocks = tt_live_blocks();
+  int fds = tt_count_open_fds();
   begin();
   uint16_t port;
   int blocker = refusing_port(&port);
   g.client = new_client(port);
   mu_tcp_client_set_retry_delays(g.client, 0.1, 0.1);
   mu_tcp_client_connect(g.client);
-  CHECK(tu2_run_until(g.loop, failed_once, NULL, 10.0));
+  CHECK(tt_loop_run_until(g.loop, failed_once, NULL, 10.0));
   mu_tcp_client_free(g.client); /* the retry timer is pending */
   g.client = NULL;
-  tu2_run_for(g.loop, 0.3); /* past the retry time */
+  tt_loop_run_for(g.loop, 0.3); /* past the retry time */
   CHECK_EQ(g.up + g.down, 0);
   close(blocker);
   end("free with a retry pending", blocks, fds);
@@ -125,7 +125,7 @@ static int full_listener(uint16_t *port, int *filler) {
   socklen_t len = sizeof sa;
   CHECK(getsockname(lfd, (struct sockaddr *)&sa, &len) == 0);
   *port = ntohs(sa.sin_port);
-  *filler = tu2_connect(*port, 10.0);
+  *filler = tt_connect_timeout(*port, 10.0, 0);
   struct tcp_info ti;
   len = sizeof ti;
   CHECK(getsockopt(lfd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0);
@@ -134,22 +134,22 @@ static int full_listener(uint16_t *port, int *filler) {
 }
 
 static void test_free_mid_connect(void) {
-  long blocks = tu2_live();
-  int fds = tu2_count_open_fds();
+  long blocks = tt_live_blocks();
+  int fds = tt_count_open_fds();
   begin();
   uint16_t port;
   int filler;
   int lfd = full_listener(&port, &filler);
-  int fds_idle = tu2_count_open_fds();
+  int fds_idle = tt_count_open_fds();
   g.client = new_client(port);
   mu_tcp_client_connect(g.client);
-  tu2_run_for(g.loop, 0.1);
-  CHECK_EQ(tu2_count_open_fds(), fds_idle + 1); /* the connecting socket */
+  tt_loop_run_for(g.loop, 0.1);
+  CHECK_EQ(tt_count_open_fds(), fds_idle + 1); /* the connecting socket */
   CHECK_EQ(mu_tcp_client_failed_attempts(g.client), 0);
   mu_tcp_client_free(g.client);
   g.client = NULL;
-  CHECK_EQ(tu2_count_open_fds(), fds_idle); /* closed with the connector */
-  tu2_run_for(g.loop, 0.1);
+  CHECK_EQ(tt_count_open_fds(), fds_idle); /* closed with the connector */
+  tt_loop_run_for(g.loop, 0.1);
   CHECK_EQ(g.up + g.down, 0);
   close(filler);
   close(lfd);
@@ -162,11 +162,11 @@ static void *connect_from_thread(void *client) {
 }
 
 static void test_free_with_queued_connect(void) {
-  long blocks = tu2_live();
-  int fds = tu2_count_open_fds();
+  long blocks = tt_live_blocks();
+  int fds = tt_count_open_fds();
   begin();
   uint16_t port;
-  g.server = tu2_server_new(g.loop, 0, "Target", &port);
+  g.server = tt_server_new_loopback(g.loop, 0, "Target", &port);
   mu_tcp_server_set_connection_callback(g.server, on_server_connection, NULL);
   CHECK_EQ(mu_tcp_server_start(g.server), 0);
   g.client = new_client(port);
@@ -176,7 +176,7 @@ static void test_free_with_queued_connect(void) {
   CHECK(mu_event_loop_queue_size(g.loop) >= 1); /* not run yet: the loop is idle */
   mu_tcp_client_free(g.client);
   g.client = NULL;
-  tu2_run_for(g.loop, 0.2); /* the queued connect finds the client gone */
+  tt_loop_run_for(g.loop, 0.2); /* the queued connect finds the client gone */
   CHECK_EQ(g.up + g.down, 0);
   CHECK_EQ(g.server_up, 0);
   end("free with a connect queued from another thread", blocks, fds);
@@ -198,16 +198,16 @@ static bool both_down(void *arg) {
 }
 
 static void test_free_with_connection(bool hold_ref) {
-  long blocks = tu2_live();
-  int fds = tu2_count_open_fds();
+  long blocks = tt_live_blocks();
+  int fds = tt_count_open_fds();
   begin();
   uint16_t port;
-  g.server = tu2_server_new(g.loop, 0, "Target", &port);
+  g.server = tt_server_new_loopback(g.loop, 0, "Target", &port);
   mu_tcp_server_set_connection_callback(g.server, on_server_connection, NULL);
   CHECK_EQ(mu_tcp_server_start(g.server), 0);
   g.client = new_client(port);
   mu_tcp_client_connect(g.client);
-  CHECK(tu2_run_until(g.loop, client_up, NULL, 10.0));
+  CHECK(tt_loop_run_until(g.loop, client_up, NULL, 10.0));
   mu_tcp_connection_t *conn = NULL;
   if (hold_ref) {
     conn = mu_tcp_client_connection_ref(g.client);
@@ -217,13 +217,13 @@ static void test_free_with_connection(bool hold_ref) {
   g.client = NULL;
   CHECK_EQ(g.down, 0); /* the down callback runs in the loop, not inside free */
   if (hold_ref) {
-    CHECK(tu2_run_until(g.loop, client_down, NULL, 10.0));
+    CHECK(tt_loop_run_until(g.loop, client_down, NULL, 10.0));
     CHECK(mu_tcp_connection_disconnected(conn));
     CHECK_EQ(mu_tcp_connection_send_str(conn, "late"), -ENOTCONN);
     mu_tcp_connection_unref(conn);
   }
-  CHECK(tu2_run_until(g.loop, both_down, NULL, 10.0));
-  tu2_run_for(g.loop, 0.02);
+  CHECK(tt_loop_run_until(g.loop, both_down, NULL, 10.0));
+  tt_loop_run_for(g.loop, 0.02);
   CHECK_EQ(g.up, 1);
   CHECK_EQ(g.down, 1);
   end(hold_ref ? "free with an open connection, referenced"
@@ -247,11 +247,11 @@ static bool client_gone(void *arg) {
 }
 
 static void test_free_in_down_callback(void) {
-  long blocks = tu2_live();
-  int fds = tu2_count_open_fds();
+  long blocks = tt_live_blocks();
+  int fds = tt_count_open_fds();
   begin();
   uint16_t port;
-  g.server = tu2_server_new(g.loop, 0, "Target", &port);
+  g.server = tt_server_new_loopback(g.loop, 0, "Target", &port);
   mu_tcp_server_set_connection_callback(g.server, force_close_all, NULL);
   CHECK_EQ(mu_tcp_server_start(g.server), 0);
   g.client = new_client(port);
@@ -259,8 +259,8 @@ static void test_free_in_down_callback(void) {
   mu_tcp_client_set_retry_delays(g.client, 0.01, 0.01);
   g.free_in_down = true;
   mu_tcp_client_connect(g.client);
-  CHECK(tu2_run_until(g.loop, client_gone, NULL, 10.0));
-  tu2_run_for(g.loop, 0.1);
+  CHECK(tt_loop_run_until(g.loop, client_gone, NULL, 10.0));
+  tt_loop_run_for(g.loop, 0.1);
   CHECK_EQ(g.up, 1);
   CHECK_EQ(g.down, 1);
   CHECK_EQ(g.server_up, 1); /* no reconnect */
@@ -273,18 +273,18 @@ static bool freed_and_closed(void *arg) {
 }
 
 static void test_free_in_up_callback(void) {
-  long blocks = tu2_live();
-  int fds = tu2_count_open_fds();
+  long blocks = tt_live_blocks();
+  int fds = tt_count_open_fds();
   begin();
   uint16_t port;
-  g.server = tu2_server_new(g.loop, 0, "Target", &port);
+  g.server = tt_server_new_loopback(g.loop, 0, "Target", &port);
   mu_tcp_server_set_connection_callback(g.server, on_server_connection, NULL);
   CHECK_EQ(mu_tcp_server_start(g.server), 0);
   g.client = new_client(port);
   g.free_in_up = true;
   mu_tcp_client_connect(g.client);
-  CHECK(tu2_run_until(g.loop, freed_and_closed, NULL, 10.0));
-  tu2_run_for(g.loop, 0.02);
+  CHECK(tt_loop_run_until(g.loop, freed_and_closed, NULL, 10.0));
+  tt_loop_run_for(g.loop, 0.02);
   CHECK_EQ(g.up, 1);
   CHECK_EQ(g.down, 1);
   CHECK_EQ(g.server_up, 1);
@@ -294,7 +294,7 @@ static void test_free_in_up_callback(void) {
 int main(void) {
   signal(SIGPIPE, SIG_DFL);
   test_time_limit(60);
-  tu2_count_allocations();
+  tt_count_allocations();
   test_free_with_retry_pending();
   test_free_mid_connect();
   test_free_with_queued_connect();

@@ -10,7 +10,7 @@
 #include <stdatomic.h>
 
 #include "cmuduo/cmuduo.h"
-#include "tcp_test_util2.h"
+#include "tcp_test_util.h"
 #include "test_util.h"
 
 typedef struct state {
@@ -118,7 +118,7 @@ int main(void) {
   mu_tcp_client_set_message_callback(g.client, on_client_message, NULL);
   mu_tcp_client_connect(g.client);
 
-  CHECK(tu2_run_until(loop, first_echo, NULL, 10.0));
+  CHECK(tt_loop_run_until(loop, first_echo, NULL, 10.0));
   CHECK_EQ(mu_tcp_client_failed_attempts(g.client), 0);
   mu_tcp_connection_t *c1 = mu_tcp_client_connection_ref(g.client);
   CHECK(c1 != NULL);
@@ -126,7 +126,7 @@ int main(void) {
   /* The server goes away: the client's connection goes down, reconnects are
    * refused (nobody listens), and it keeps trying. */
   mu_tcp_server_free(first);
-  CHECK(tu2_run_until(loop, down_and_refused, NULL, 10.0));
+  CHECK(tt_loop_run_until(loop, down_and_refused, NULL, 10.0));
   CHECK_EQ(g.up, 1);
   CHECK(mu_tcp_connection_disconnected(c1));
   mu_tcp_connection_unref(c1);
@@ -135,7 +135,7 @@ int main(void) {
 
   /* A new server on the same port: the client is back without being asked. */
   CHECK_EQ(mu_tcp_server_start(second), 0);
-  CHECK(tu2_run_until(loop, second_echo, NULL, 10.0));
+  CHECK(tt_loop_run_until(loop, second_echo, NULL, 10.0));
   mu_tcp_connection_t *c2 = mu_tcp_client_connection_ref(g.client);
   CHECK(c2 != NULL);
   CHECK(mu_tcp_connection_connected(c2));
@@ -147,14 +147,14 @@ int main(void) {
 
   /* disconnect() ends it for good: no reconnect after this close. */
   mu_tcp_client_disconnect(g.client);
-  CHECK(tu2_run_until(loop, client_down, NULL, 10.0));
-  tu2_run_for(loop, 0.3); /* longer than the retry delay */
+  CHECK(tt_loop_run_until(loop, client_down, NULL, 10.0));
+  tt_loop_run_for(loop, 0.3); /* longer than the retry delay */
   CHECK_EQ(g.up, 2);
   CHECK_EQ(mu_tcp_server_connection_count(second), 0);
 
   /* ... until connect() is called again. */
   mu_tcp_client_connect(g.client);
-  CHECK(tu2_run_until(loop, third_echo, NULL, 10.0));
+  CHECK(tt_loop_run_until(loop, third_echo, NULL, 10.0));
   CHECK_EQ(mu_tcp_server_connection_count(second), 1);
 
   mu_tcp_client_free(g.client);

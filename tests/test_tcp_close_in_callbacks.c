@@ -9,7 +9,7 @@
 #include <stdatomic.h>
 
 #include "cmuduo/cmuduo.h"
-#include "tcp_test_util2.h"
+#include "tcp_test_util.h"
 #include "test_util.h"
 
 /* ---- the scenario ------------------------------------------------------- */
@@ -195,9 +195,9 @@ static void await_down(void) {
 static void *client_main(void *p) {
   client_job_t *job = p;
   /* A fixed small receive window keeps the server's big send from fitting. */
-  int fd = tu2_connect_rcvbuf(job->port, 20.0, g.site == k_site_high_water ? 65536 : 0);
+  int fd = tt_connect_timeout(job->port, 20.0, g.site == k_site_high_water ? 65536 : 0);
   if (client_sends())
-    tu2_write_all(fd, "x", 1);
+    tt_write_all(fd, "x", 1);
   if (g.site == k_site_high_water) {
     /* Not reading yet: a concurrent reader lets one send() move megabytes
      * (the kernel processes ACKs during the call), and the output would not
@@ -209,7 +209,7 @@ static void *client_main(void *p) {
   if (g.site == k_site_down_unref || g.site == k_site_free_in_down) {
     g.client_got = 0;
   } else {
-    g.client_got = tu2_read_until_eof(fd, g.client_head, sizeof g.client_head);
+    g.client_got = tt_read_until_eof(fd, g.client_head, sizeof g.client_head);
   }
   close(fd);
   atomic_store(&g.client_done, true);
@@ -247,17 +247,17 @@ static void check_client_saw(void) {
 }
 
 static void run_scenario(action_t action, site_t site, int threads) {
-  long blocks_before = tu2_live();
+  long blocks_before = tt_live_blocks();
   memset(&g, 0, sizeof g);
   g.action = action;
   g.site = site;
   g.threads = threads;
   g.base = mu_event_loop_new();
   CHECK(g.base != NULL);
-  tu2_log_counter_t log;
-  tu2_log_capture(&log, "accept");
+  tt_log_counter_t log;
+  tt_log_capture(&log, "accept");
   uint16_t port;
-  g.server = tu2_server_new(g.base, threads, "CloseIn", &port);
+  g.server = tt_server_new_loopback(g.base, threads, "CloseIn", &port);
   mu_tcp_server_set_connection_callback(g.server, on_connection, NULL);
   mu_tcp_server_set_message_callback(g.server, on_message, NULL);
   mu_tcp_server_set_write_complete_callback(g.server, on_write_complete, NULL);
@@ -267,7 +267,7 @@ static void run_scenario(action_t action, site_t site, int threads) {
   client_job_t job = {port};
   pthread_t client;
   CHECK(pthread_create(&client, NULL, client_main, &job) == 0);
-  bool ok = tu2_run_until(g.base, scenario_done, NULL, 30.0);
+  bool ok = tt_loop_run_until(g.base, scenario_done, NULL, 30.0);
   CHECK(pthread_join(client, NULL) == 0);
   if (!ok) {
     fprintf(stderr, "%s in %s (%d threads): up=%d down=%d done=%d\n",
@@ -276,14 +276,14 @@ static void run_scenario(action_t action, site_t site, int threads) {
   }
   CHECK(ok);
   /* Let stray timers and queued work run: a second down would show here. */
-  tu2_run_for(g.base, 0.05);
+  tt_loop_run_for(g.base, 0.05);
   if (g.server != NULL) {
     CHECK_EQ(mu_tcp_server_connection_count(g.server), 0);
     mu_tcp_server_free(g.server);
     g.server = NULL;
   }
   mu_event_loop_free(g.base);
-  tu2_log_restore();
+  tt_log_restore();
 
   /* An acceptor that outlived its server would be caught by ASan; without it,
    * it shows as failed accepts on a closed descriptor. */
@@ -295,7 +295,7 @@ static void run_scenario(action_t action, site_t site, int threads) {
     CHECK_EQ(atomic_load(&g.acted), 1);
   CHECK(g.held == NULL);
   check_client_saw();
-  CHECK_EQ(tu2_live(), blocks_before);
+  CHECK_EQ(tt_live_blocks(), blocks_before);
   printf("ok: %-11s in %-15s with %d I/O threads\n", k_action_names[action],
          k_site_names[site], threads);
 }
@@ -303,7 +303,7 @@ static void run_scenario(action_t action, site_t site, int threads) {
 int main(void) {
   signal(SIGPIPE, SIG_DFL);
   test_time_limit(240);
-  tu2_count_allocations();
+  tt_count_allocations();
   g_big = malloc(k_big);
   CHECK(g_big != NULL);
   memset(g_big, 'b', k_big);

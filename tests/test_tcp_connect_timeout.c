@@ -10,7 +10,7 @@
 #include <stdatomic.h>
 
 #include "cmuduo/cmuduo.h"
-#include "tcp_test_util2.h"
+#include "tcp_test_util.h"
 #include "test_util.h"
 
 enum { k_max_fillers = 16, k_want_failures = 3 };
@@ -20,7 +20,7 @@ typedef struct state {
   mu_tcp_client_t *client;
   int up;
   int down;
-  tu2_log_counter_t log;
+  tt_log_counter_t log;
 } state_t;
 
 static state_t g;
@@ -50,7 +50,7 @@ static int full_listener(uint16_t *port, int *fillers, int *nfillers) {
   while (!accept_queue_full(lfd)) {
     CHECK(*nfillers < k_max_fillers);
     /* Blocking connect: returns once the handshake completes into the queue. */
-    fillers[(*nfillers)++] = tu2_connect(*port, 10.0);
+    fillers[(*nfillers)++] = tt_connect_timeout(*port, 10.0, 0);
   }
   return lfd;
 }
@@ -98,13 +98,13 @@ int main(void) {
   mu_tcp_client_set_connect_timeout(g.client, k_timeout);
   mu_tcp_client_set_retry_delays(g.client, 0.05, 0.1);
   mu_tcp_client_set_connection_callback(g.client, on_connection, NULL);
-  tu2_log_capture(&g.log, "connect timed out");
-  int fds_before = tu2_count_open_fds();
+  tt_log_capture(&g.log, "connect timed out");
+  int fds_before = tt_count_open_fds();
 
-  double t0 = tu2_now();
+  double t0 = tt_now();
   mu_tcp_client_connect(g.client);
-  CHECK(tu2_run_until(loop, failed_enough, NULL, 20.0));
-  double elapsed = tu2_now() - t0;
+  CHECK(tt_loop_run_until(loop, failed_enough, NULL, 20.0));
+  double elapsed = tt_now() - t0;
   int failed = mu_tcp_client_failed_attempts(g.client);
   printf("%d attempts timed out in %.3f s\n", failed, elapsed);
   CHECK_EQ(g.up, 0);
@@ -112,12 +112,12 @@ int main(void) {
   CHECK_EQ(atomic_load(&g.log.hits), failed);
   CHECK(elapsed >= k_want_failures * k_timeout);
   /* Abandoned sockets are closed: at most the attempt in flight is open. */
-  CHECK(tu2_count_open_fds() <= fds_before + 1);
+  CHECK(tt_count_open_fds() <= fds_before + 1);
 
   /* Make room in the accept queue: the next attempt's SYN is answered. */
   int taken = accept(lfd, NULL, NULL);
   CHECK(taken >= 0);
-  CHECK(tu2_run_until(loop, connected, NULL, 20.0));
+  CHECK(tt_loop_run_until(loop, connected, NULL, 20.0));
   mu_tcp_connection_t *conn = mu_tcp_client_connection_ref(g.client);
   CHECK(conn != NULL);
   CHECK_EQ(mu_inet_address_port(mu_tcp_connection_peer_address(conn)), port);
@@ -125,8 +125,8 @@ int main(void) {
 
   /* The listener has not accepted it, but closing the listener resets it. */
   close(lfd);
-  CHECK(tu2_run_until(loop, disconnected, NULL, 20.0));
-  tu2_log_restore();
+  CHECK(tt_loop_run_until(loop, disconnected, NULL, 20.0));
+  tt_log_restore();
   mu_tcp_client_free(g.client);
   mu_event_loop_free(loop);
   close(taken);

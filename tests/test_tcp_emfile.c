@@ -11,7 +11,7 @@
 #include <sys/resource.h>
 
 #include "cmuduo/cmuduo.h"
-#include "tcp_test_util2.h"
+#include "tcp_test_util.h"
 #include "test_util.h"
 
 enum {
@@ -32,7 +32,7 @@ static void child_main(int cmd_fd, int status_fd) {
   int fds[k_peers];
   for (int i = 0; i < k_peers; ++i) {
     /* Completes in the kernel's backlog whether or not the server accepts. */
-    fds[i] = tu2_connect(port, 10.0);
+    fds[i] = tt_connect_timeout(port, 10.0, 0);
   }
   char c = 'c';
   if (write(status_fd, &c, 1) != 1)
@@ -61,7 +61,7 @@ typedef struct state {
   _Atomic int up;
   _Atomic int down;
   int ticks;
-  tu2_log_counter_t log;
+  tt_log_counter_t log;
 } state_t;
 
 static state_t g;
@@ -149,20 +149,20 @@ int main(void) {
   mu_event_loop_t *loop = mu_event_loop_new();
   CHECK(loop != NULL);
   uint16_t port;
-  g.server = tu2_server_new(loop, 0, "Emfile", &port);
+  g.server = tt_server_new_loopback(loop, 0, "Emfile", &port);
   mu_tcp_server_set_connection_callback(g.server, on_connection, NULL);
   CHECK_EQ(mu_tcp_server_start(g.server), 0);
   mu_timer_id_t ticker = mu_event_loop_run_every(loop, k_tick, on_tick, NULL);
   CHECK(mu_timer_id_valid(ticker));
-  tu2_log_capture(&g.log, "pausing the listener");
+  tt_log_capture(&g.log, "pausing the listener");
 
   struct rlimit saved;
   lower_fd_limit(&saved);
   CHECK(write(cmd[1], &port, sizeof port) == (ssize_t)sizeof port);
 
   /* 1. The server fills its budget and hits EMFILE with peers still waiting. */
-  CHECK(tu2_run_until(loop, exhausted, NULL, 20.0));
-  tu2_run_for(loop, 0.05); /* settle: nothing more can be accepted */
+  CHECK(tt_loop_run_until(loop, exhausted, NULL, 20.0));
+  tt_loop_run_for(loop, 0.05); /* settle: nothing more can be accepted */
   int accepted = atomic_load(&g.up);
   printf("accepted %d of %d before EMFILE\n", accepted, k_peers);
   CHECK(accepted < k_peers);
@@ -171,7 +171,7 @@ int main(void) {
   /* 2. One second of exhaustion: the loop sleeps between resume attempts. */
   int64_t it0 = mu_event_loop_iteration(loop);
   int ticks0 = g.ticks;
-  tu2_run_for(loop, 1.0);
+  tt_loop_run_for(loop, 1.0);
   int64_t iterations = mu_event_loop_iteration(loop) - it0;
   int ticks = g.ticks - ticks0;
   printf("during 1 s of EMFILE: %lld loop iterations, %d timer ticks, %d log lines\n",
@@ -184,18 +184,18 @@ int main(void) {
 
   /* 3. Free descriptors: the peers that waited in the backlog get in. */
   send_byte(cmd[1], (unsigned char)accepted);
-  CHECK(tu2_run_until(loop, all_accepted, NULL, 20.0));
+  CHECK(tt_loop_run_until(loop, all_accepted, NULL, 20.0));
   CHECK_EQ(atomic_load(&g.down), accepted);
 
   /* 4. Everyone leaves. */
   send_byte(cmd[1], 'q');
-  CHECK(tu2_run_until(loop, all_closed, NULL, 20.0));
+  CHECK(tt_loop_run_until(loop, all_closed, NULL, 20.0));
   int wstatus = 0;
   CHECK(waitpid(child, &wstatus, 0) == child);
   CHECK(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0);
 
   CHECK(setrlimit(RLIMIT_NOFILE, &saved) == 0);
-  tu2_log_restore();
+  tt_log_restore();
   mu_event_loop_cancel(loop, ticker);
   mu_tcp_server_free(g.server);
   mu_event_loop_free(loop);

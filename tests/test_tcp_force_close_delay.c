@@ -7,7 +7,7 @@
 #include <stdatomic.h>
 
 #include "cmuduo/cmuduo.h"
-#include "tcp_test_util2.h"
+#include "tcp_test_util.h"
 #include "test_util.h"
 
 typedef enum {
@@ -102,15 +102,15 @@ static bool peer_closes_first(void) {
 
 static void *client_main(void *p) {
   uint16_t port = *(uint16_t *)p;
-  double t0 = tu2_now();
-  int fd = tu2_connect(port, 20.0);
+  double t0 = tt_now();
+  int fd = tt_connect_timeout(port, 20.0, 0);
   if (peer_closes_first()) {
     g.client_got = 0;
   } else {
     char buf[16];
-    g.client_got = tu2_read_until_eof(fd, buf, sizeof buf);
+    g.client_got = tt_read_until_eof(fd, buf, sizeof buf);
   }
-  g.client_elapsed = tu2_now() - t0;
+  g.client_elapsed = tt_now() - t0;
   close(fd);
   atomic_store(&g.client_done, true);
   return NULL;
@@ -165,19 +165,19 @@ static void check_timing(void) {
 }
 
 static void run_scenario(mode_t_ mode, int threads) {
-  long blocks_before = tu2_live();
+  long blocks_before = tt_live_blocks();
   memset(&g, 0, sizeof g);
   g.mode = mode;
   g.base = mu_event_loop_new();
   CHECK(g.base != NULL);
   uint16_t port;
-  g.server = tu2_server_new(g.base, threads, "Delay", &port);
+  g.server = tt_server_new_loopback(g.base, threads, "Delay", &port);
   mu_tcp_server_set_connection_callback(g.server, on_connection, NULL);
   CHECK_EQ(mu_tcp_server_start(g.server), 0);
 
   pthread_t client;
   CHECK(pthread_create(&client, NULL, client_main, &port) == 0);
-  bool ok = tu2_run_until(g.base, scenario_done, NULL, 30.0);
+  bool ok = tt_loop_run_until(g.base, scenario_done, NULL, 30.0);
   CHECK(pthread_join(client, NULL) == 0);
   if (!ok)
     fprintf(stderr, "%s: up=%d down=%d\n", k_mode_names[mode], atomic_load(&g.up),
@@ -185,7 +185,7 @@ static void run_scenario(mode_t_ mode, int threads) {
   CHECK(ok);
   if (peer_closes_first()) {
     /* Past the moment the delayed close would have fired. */
-    tu2_run_for(g.base, k_delay * 2);
+    tt_loop_run_for(g.base, k_delay * 2);
   }
   mu_tcp_connection_t *held = atomic_exchange(&g.held, NULL);
   if (held != NULL) {
@@ -194,7 +194,7 @@ static void run_scenario(mode_t_ mode, int threads) {
     mu_tcp_connection_force_close_with_delay(held, 0.0); /* harmless now */
     mu_tcp_connection_unref(held);
   }
-  tu2_run_for(g.base, 0.02);
+  tt_loop_run_for(g.base, 0.02);
   if (g.server != NULL) {
     CHECK_EQ(mu_tcp_server_connection_count(g.server), 0);
     mu_tcp_server_free(g.server);
@@ -205,7 +205,7 @@ static void run_scenario(mode_t_ mode, int threads) {
   CHECK_EQ(g.down, 1);
   CHECK_EQ(g.client_got, 0); /* EOF, no bytes, no timeout */
   check_timing();
-  CHECK_EQ(tu2_live(), blocks_before);
+  CHECK_EQ(tt_live_blocks(), blocks_before);
   printf("ok: %-16s %d I/O threads (client waited %.3f s)\n", k_mode_names[mode], threads,
          g.client_elapsed);
 }
@@ -213,7 +213,7 @@ static void run_scenario(mode_t_ mode, int threads) {
 int main(void) {
   signal(SIGPIPE, SIG_DFL);
   test_time_limit(120);
-  tu2_count_allocations();
+  tt_count_allocations();
   for (int threads = 0; threads <= 2; threads += 2) {
     for (int m = k_normal; m <= k_then_server_free; ++m) {
       if (m == k_cross_thread && threads == 0)

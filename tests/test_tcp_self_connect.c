@@ -16,7 +16,7 @@
 
 #include "cmuduo/cmuduo.h"
 #include "net/sockets_ops.h"
-#include "tcp_test_util2.h"
+#include "tcp_test_util.h"
 #include "test_util.h"
 
 enum { k_skip_status = 77 };
@@ -26,7 +26,7 @@ enum { k_skip_status = 77 };
 static int self_connected_socket(void) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   CHECK(fd >= 0);
-  tu2_set_timeouts(fd, 10.0);
+  tt_set_timeouts(fd, 10.0);
   struct sockaddr_in sa = {.sin_family = AF_INET};
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   CHECK(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
@@ -40,9 +40,9 @@ static void test_detection(void) {
   int self = self_connected_socket();
   CHECK(mu_sockets_is_self_connect(self));
   /* It really is talking to itself. */
-  tu2_write_all(self, "me", 2);
+  tt_write_all(self, "me", 2);
   char buf[2];
-  tu2_read_exact(self, buf, 2);
+  tt_read_exactly(self, buf, 2);
   CHECK(memcmp(buf, "me", 2) == 0);
   close(self);
 
@@ -55,7 +55,7 @@ static void test_detection(void) {
   CHECK(listen(lfd, 4) == 0);
   socklen_t len = sizeof sa;
   CHECK(getsockname(lfd, (struct sockaddr *)&sa, &len) == 0);
-  int client = tu2_connect(ntohs(sa.sin_port), 10.0);
+  int client = tt_connect_timeout(ntohs(sa.sin_port), 10.0, 0);
   int server = accept(lfd, NULL, NULL);
   CHECK(server >= 0);
   CHECK(!mu_sockets_is_self_connect(client));
@@ -102,7 +102,7 @@ typedef struct ns_state {
   mu_tcp_client_t *client;
   int up;
   int down;
-  tu2_log_counter_t log;
+  tt_log_counter_t log;
 } ns_state_t;
 
 static ns_state_t g;
@@ -153,7 +153,7 @@ static void connector_in_namespace(void *arg) {
   CHECK(g.client != NULL);
   mu_tcp_client_set_retry_delays(g.client, 0.02, 0.05);
   mu_tcp_client_set_connection_callback(g.client, on_connection, NULL);
-  tu2_log_capture(&g.log, "self connect");
+  tt_log_capture(&g.log, "self connect");
 
   /* The same client connects normally from another port: the refusal below
    * is about the self-connection, not the address. The client closes first,
@@ -163,22 +163,22 @@ static void connector_in_namespace(void *arg) {
   CHECK(server != NULL);
   CHECK_EQ(mu_tcp_server_start(server), 0);
   mu_tcp_client_connect(g.client);
-  CHECK(tu2_run_until(loop, connected, NULL, 20.0));
+  CHECK(tt_loop_run_until(loop, connected, NULL, 20.0));
   mu_tcp_client_disconnect(g.client);
-  CHECK(tu2_run_until(loop, disconnected, NULL, 20.0));
+  CHECK(tt_loop_run_until(loop, disconnected, NULL, 20.0));
   mu_tcp_server_free(server);
   int failed_before = mu_tcp_client_failed_attempts(g.client);
 
   /* Only k_port is left to connect from, and nobody listens there. */
   set_ephemeral_range(k_port, k_port);
   mu_tcp_client_connect(g.client);
-  CHECK(tu2_run_until(loop, refused_twice, NULL, 20.0));
+  CHECK(tt_loop_run_until(loop, refused_twice, NULL, 20.0));
   CHECK_EQ(g.up, 1);
   int failed = mu_tcp_client_failed_attempts(g.client) - failed_before;
   CHECK(failed >= 2);
   printf("self connects refused: %d, failed attempts: %d\n", atomic_load(&g.log.hits),
          failed);
-  tu2_log_restore();
+  tt_log_restore();
   mu_tcp_client_free(g.client);
   mu_event_loop_free(loop);
   CHECK_EQ(g.down, 1);

@@ -10,7 +10,7 @@
 #include <stdatomic.h>
 
 #include "cmuduo/cmuduo.h"
-#include "tcp_test_util2.h"
+#include "tcp_test_util.h"
 #include "test_util.h"
 
 enum { k_conns = 4, k_closing_peers = 2 };
@@ -91,28 +91,28 @@ static void poke_closed_connection(mu_tcp_connection_t *conn) {
 
 static void expect_eof(int peer) {
   char buf[8];
-  CHECK_EQ(tu2_read_until_eof(g.peers[peer], buf, sizeof buf), 0);
+  CHECK_EQ(tt_read_until_eof(g.peers[peer], buf, sizeof buf), 0);
   close(g.peers[peer]);
   g.peers[peer] = -1;
 }
 
 static void run_scenario(mode_t_ mode, int threads) {
-  long blocks_before = tu2_live();
-  int fds_before = tu2_count_open_fds();
+  long blocks_before = tt_live_blocks();
+  int fds_before = tt_count_open_fds();
   memset(&g, 0, sizeof g);
   g.mode = mode;
   g.threads = threads;
   g.base = mu_event_loop_new();
   CHECK(g.base != NULL);
   uint16_t port;
-  g.server = tu2_server_new(g.base, threads, "FreeMe", &port);
+  g.server = tt_server_new_loopback(g.base, threads, "FreeMe", &port);
   mu_tcp_server_set_connection_callback(g.server, on_connection, NULL);
   CHECK_EQ(mu_tcp_server_start(g.server), 0);
   /* Connects complete in the backlog; the loop accepts them below. */
   for (int i = 0; i < k_conns; ++i) {
-    g.peers[i] = tu2_connect(port, 10.0);
+    g.peers[i] = tt_connect_timeout(port, 10.0, 0);
   }
-  CHECK(tu2_run_until(g.base, all_up, NULL, 20.0));
+  CHECK(tt_loop_run_until(g.base, all_up, NULL, 20.0));
   CHECK_EQ(mu_tcp_server_connection_count(g.server), k_conns);
 
   if (mode == k_after_loop) {
@@ -124,7 +124,7 @@ static void run_scenario(mode_t_ mode, int threads) {
   } else {
     CHECK(mu_timer_id_valid(mu_event_loop_run_after(g.base, 0.01, free_server, NULL)));
   }
-  CHECK(tu2_run_until(g.base, all_down, NULL, 20.0));
+  CHECK(tt_loop_run_until(g.base, all_down, NULL, 20.0));
 
   /* Peer i is connection i + 1: connected and accepted in order. Without a
    * user reference the socket is closed by now; with one it may stay open until
@@ -133,7 +133,7 @@ static void run_scenario(mode_t_ mode, int threads) {
     if (g.peers[i] >= 0 && g.held[i + 1] == NULL)
       expect_eof(i);
   }
-  tu2_run_for(g.base, 0.02); /* a second down callback would land here */
+  tt_loop_run_for(g.base, 0.02); /* a second down callback would land here */
   for (int id = 1; id <= k_conns; ++id)
     CHECK_EQ(atomic_load(&g.down_by_id[id]), 1);
   CHECK_EQ(atomic_load(&g.off_thread), 0);
@@ -147,15 +147,15 @@ static void run_scenario(mode_t_ mode, int threads) {
     if (g.peers[id - 1] >= 0)
       expect_eof(id - 1);
   }
-  CHECK_EQ(tu2_live(), blocks_before);
-  CHECK_EQ(tu2_count_open_fds(), fds_before);
+  CHECK_EQ(tt_live_blocks(), blocks_before);
+  CHECK_EQ(tt_count_open_fds(), fds_before);
   printf("ok: %-13s with %d I/O threads\n", k_mode_names[mode], threads);
 }
 
 int main(void) {
   signal(SIGPIPE, SIG_DFL);
   test_time_limit(120);
-  tu2_count_allocations();
+  tt_count_allocations();
   for (int threads = 0; threads <= 2; threads += 2) {
     for (int m = k_after_loop; m <= k_peers_closing; ++m) {
       run_scenario((mode_t_)m, threads);
