@@ -1,0 +1,605 @@
+#!/usr/bin/env bash
+# HTTP benchmarks: cmuduo's http_server and web_server against nginx, both
+# single-threaded, driven by wrk over keep-alive connections (see bench/README.md,
+# "HTTP benchmarks").
+#
+#   bash bench/run_http.sh            full run: 3 rounds of 10 s runs, ~10 minutes
+#   QUICK=1 bash bench/run_http.sh    smoke test: 1 round of 3 s runs, ~1 minute
+#
+# Installs wrk, nginx and curl with apt-get when missing (as root; the nginx
+# package is kept from starting its system service), builds cmuduo's http_server
+# and web_server (Release) in BUILD_DIR, makes a document root with files of
+# 4 KiB and 1 MiB in a temporary directory, then measures every row:
+#   hello  GET /hello: cmuduo `http_server -t 0` vs nginx `return 200 "hello, world!\n"`
+#   4k     GET /4k.bin: cmuduo `web_server -t 0 -r DOCROOT` vs nginx (sendfile on)
+#   1m     GET /1m.bin: the same with the 1 MiB file
+# at 100 and 1000 connections. nginx runs from bench/http/nginx.conf.in as one
+# process (master_process off, daemon off, access_log off), with its pid, error
+# log and temporary paths under the temporary directory, on 127.0.0.1 only.
+# The server is pinned to CPU 0, `wrk -t1 --latency` to CPU 1. Before each run
+# the response is checked with curl (status 200, the exact body, a second
+# request on the same connection); a run whose check fails, or in which wrk
+# reports non-2xx/3xx responses or socket errors, or after which the server is
+# gone, is recorded as FAILED and shown as such (never as a number). Every row
+# is run RUNS times with the servers interleaved (the order rotates each round);
+# the medians go to bench/results/http.md, the raw lines to
+# bench/results/http_raw.txt.
+#
+# Environment: QUICK=1, RUNS (3; QUICK 1), DURATION seconds per run (10; QUICK
+# 3), ROWS (default "hello:100 hello:1000 4k:100 4k:1000 1m:100 1m:1000"),
+# SERVERS (subset of "cmuduo nginx"), WRK_TIMEOUT (5: seconds before wrk counts
+# a request as timed out, which fails the run), BUILD_DIR (<repo>/build-hbench),
+# NO_BUILD=1 (use the binaries already in BUILD_DIR/bin), NGINX (path of the
+# nginx binary), PORT_BASE (61600), LOAD_MAX (0.5) and LOAD_WAIT (600): wait up
+# to LOAD_WAIT s for the 1-minute load to fall under LOAD_MAX before starting;
+# NOISE_MAX (10), NOISE_RETRIES (3), NOISE_BUDGET (40), QUIET_WAIT (30): as in
+# run_tcp.sh, a run during which other processes used more than NOISE_MAX % of
+# a core is kept as NOISY and run again; OUT (<repo>/bench/results/http.md).
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+quick=${QUICK:-0}
+if [ "$quick" = 1 ]; then
+  runs=${RUNS:-1}
+  duration=${DURATION:-3}
+else
+  runs=${RUNS:-3}
+  duration=${DURATION:-10}
+fi
+rows=${ROWS:-hello:100 hello:1000 4k:100 4k:1000 1m:100 1m:1000}
+wrk_timeout=${WRK_TIMEOUT:-5}
+build=${BUILD_DIR:-$root/build-hbench}
+port_base=${PORT_BASE:-61600} # above the ephemeral range, apart from run_tcp.sh's ports
+load_max=${LOAD_MAX:-0.5}
+load_wait=${LOAD_WAIT:-600}
+noise_max=${NOISE_MAX:-10}
+noise_retries=${NOISE_RETRIES:-3}
+noise_budget=${NOISE_BUDGET:-40}
+quiet_wait=${QUIET_WAIT:-30}
+retries_used=0
+out=${OUT:-$root/bench/results/http.md}
+raw=${out%.md}_raw.txt
+command_line="$(for v in QUICK RUNS DURATION ROWS SERVERS WRK_TIMEOUT BUILD_DIR NO_BUILD NGINX \
+  PORT_BASE LOAD_MAX LOAD_WAIT NOISE_MAX NOISE_RETRIES NOISE_BUDGET QUIET_WAIT OUT; do
+  if [ -n "${!v:-}" ]; then printf '%s=%q ' "$v" "${!v}"; fi; done)bash bench/run_http.sh"
+hz=$(getconf CLK_TCK)
+tmp=$(mktemp -d)
+docroot=$tmp/www
+server_pid=
+made_policy=
+
+log() { printf '[run_http %s] %s\n' "$(date +%T)" "$*" >&2; }
+
+# Ends only the processes this script started, by pid.
+cleanup() {
+  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; fi
+  wait 2>/dev/null || true
+  if [ -n "$made_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# ---- setup --------------------------------------------------------------------
+
+nginx_bin() {
+  if [ -n "${NGINX:-}" ]; then echo "$NGINX"; else command -v nginx || echo /usr/sbin/nginx; fi
+}
+
+apt_install() { # PACKAGE...
+  apt-get install -y "$@" >&2 || { apt-get update >&2 && apt-get install -y "$@" >&2; }
+}
+
+install_tools() {
+  local missing=()
+  command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+  command -v curl >/dev/null 2>&1 || missing+=(curl)
+  [ -x "$(nginx_bin)" ] || missing+=(nginx)
+  [ "${#missing[@]}" -gt 0 ] || return 0
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    log "missing ${missing[*]} and apt-get not usable"
+    return 0
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  # The nginx package starts a system nginx on port 80 unless policy-rc.d says
+  # no (Docker images ship one that does); ours lives only for the install.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    made_policy=1
+  fi
+  local p
+  for p in "${missing[@]}"; do
+    case $p in
+      # Debian 12's nginx-light is nginx plus a module; older releases have
+      # only the flavours.
+      nginx) apt_install nginx || apt_install nginx-light || log "installing nginx failed" ;;
+      *) apt_install "$p" || log "installing $p failed" ;;
+    esac
+  done
+  if [ -n "$made_policy" ]; then
+    rm -f /usr/sbin/policy-rc.d
+    made_policy=
+  fi
+}
+
+build_cmuduo() {
+  if [ "${NO_BUILD:-0}" != 1 ]; then
+    cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DMU_BUILD_TESTS=OFF \
+      -DMU_BUILD_BENCH=OFF >&2
+    cmake --build "$build" -j"$(nproc)" --target http_server web_server >&2
+  fi
+  # Named now: others may commit while the benchmark runs.
+  built_rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+  if [ -n "$(git -C "$root" status --porcelain -- src include examples 2>/dev/null)" ]; then
+    built_rev="$built_rev + uncommitted changes under src/, include/ or examples/"
+  fi
+}
+
+pick_servers() {
+  local s all=()
+  for s in ${SERVERS:-cmuduo nginx}; do
+    case $s in
+      cmuduo)
+        if [ -x "$build/bin/http_server" ] && [ -x "$build/bin/web_server" ]; then
+          all+=(cmuduo)
+        else
+          log "no $build/bin/http_server or web_server: cmuduo is not measured"
+        fi
+        ;;
+      nginx)
+        if [ -x "$(nginx_bin)" ]; then all+=(nginx); else log "no nginx: nginx is not measured"; fi
+        ;;
+      *) log "unknown server $s" ;;
+    esac
+  done
+  echo "${all[@]}"
+}
+
+# Random bytes, so that a server sending the wrong file or range is caught.
+make_docroot() {
+  mkdir -p "$docroot"
+  head -c 4096 /dev/urandom >"$docroot/4k.bin"
+  head -c 1048576 /dev/urandom >"$docroot/1m.bin"
+  printf 'hello, world!\n' >"$tmp/hello.expected"
+  # nginx may read as another user; the files hold nothing secret.
+  chmod 755 "$tmp" "$docroot"
+  chmod 644 "$docroot"/*.bin
+}
+
+load1() { cut -d' ' -f1 /proc/loadavg; }
+
+wait_for_quiet() {
+  local waited=0
+  while awk -v l="$(load1)" -v m="$load_max" 'BEGIN { exit !(l > m) }'; do
+    if [ "$waited" -ge "$load_wait" ]; then
+      log "load still $(load1) after ${waited}s; measuring anyway (noted in the results)"
+      return
+    fi
+    [ "$waited" = 0 ] && log "load $(load1) > $load_max: waiting for the machine to settle"
+    sleep 10
+    waited=$((waited + 10))
+  done
+}
+
+# ---- process helpers ------------------------------------------------------------
+
+port_seq=0
+next_port() {
+  port_seq=$(((port_seq + 1) % 400))
+  echo $((port_base + port_seq))
+}
+
+# utime + stime in clock ticks; field 2 may hold spaces, so count from ")".
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+# A dead child stays in /proc as a zombie until it is reaped.
+alive() { [ -e "/proc/$1/stat" ] && [ "$(sed 's/.*) //' "/proc/$1/stat" | cut -d' ' -f1)" != Z ]; }
+# Nanoseconds on the CPU (exact, where utime + stime are sampled at the tick),
+# summed over the threads: /proc/PID/schedstat is the main thread's alone.
+run_ns() { cat "/proc/$1"/task/*/schedstat | awk '{ t += $1 } END { printf "%.0f\n", t }'; }
+# CPU ticks of every user-space process but this script and the server ($1),
+# reaped children included; kernel threads (PF_KTHREAD) left out.
+other_ticks() {
+  { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v me=$$ -v srv="$1" '{
+    pid = $1; sub(/.*\) /, "")
+    if (pid == me || pid == srv || int($7 / 2097152) % 2 == 1) next
+    t += $12 + $13 + $14 + $15
+  } END { print t + 0 }'
+}
+
+# The server command for SERVER KIND PORT.
+server_cmd() {
+  case $1:$2 in
+    cmuduo:hello) echo "$build/bin/http_server -t 0 -p $3" ;;
+    cmuduo:*) echo "$build/bin/web_server -t 0 -r $docroot -p $3" ;;
+    nginx:*)
+      local prefix=$tmp/nginx
+      mkdir -p "$prefix"
+      sed -e "s|@PREFIX@|$prefix|g" -e "s|@PORT@|$3|g" -e "s|@DOCROOT@|$docroot|g" \
+        "$root/bench/http/nginx.conf.in" >"$prefix/nginx.conf"
+      echo "$(nginx_bin) -p $prefix -c $prefix/nginx.conf -e $prefix/error.log"
+      ;;
+  esac
+}
+
+# start_server SERVER KIND PORT: sets server_pid once the port is listening;
+# returns 1 (with the log shown) if it does not.
+start_server() {
+  local cmd
+  rm -rf "$tmp/nginx" # the previous nginx's log is not this server's
+  cmd=$(server_cmd "$1" "$2" "$3")
+  # shellcheck disable=SC2086
+  MU_POLLER=epoll taskset -c 0 $cmd >"$tmp/server.log" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 100); do
+    if ss -Htlnp "sport = :$3" | grep -q "pid=$server_pid,"; then return 0; fi
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  log "server $1 ($cmd) did not listen on port $3:"
+  server_log >&2
+  stop_server
+  return 1
+}
+
+server_log() {
+  cat "$tmp/server.log"
+  if [ -f "$tmp/nginx/error.log" ]; then cat "$tmp/nginx/error.log"; fi
+}
+
+# Stops the server; a crash on the way out (anything but a clean exit or death
+# by the SIGTERM sent) is logged and noted in the raw file.
+stop_server() {
+  local rc=0
+  kill "$server_pid" 2>/dev/null || true
+  wait "$server_pid" 2>/dev/null || rc=$?
+  if [ "$rc" != 0 ] && [ "$rc" != 143 ]; then
+    log "server pid $server_pid exited with status $rc after SIGTERM:"
+    server_log | tail -n 5 >&2
+    echo "# server pid $server_pid exited with status $rc after SIGTERM" >>"$raw"
+  fi
+  server_pid=
+}
+
+path_of() { # KIND
+  case $1 in hello) echo /hello ;; *) echo "/$1.bin" ;; esac
+}
+
+expected_of() { # KIND
+  case $1 in hello) echo "$tmp/hello.expected" ;; *) echo "$docroot/$1.bin" ;; esac
+}
+
+# check_response URL EXPECTED: two GETs on one connection; both must be 200 with
+# exactly the expected body, and the second must reuse the connection
+# (keep-alive). Prints what was wrong and returns 1 otherwise.
+check_response() {
+  local url=$1 expected=$2 codes
+  rm -f "$tmp/body1" "$tmp/body2"
+  if ! codes=$(curl -sS --max-time 10 -o "$tmp/body1" -o "$tmp/body2" \
+    -w '%{http_code} %{num_connects}\n' "$url" "$url" 2>"$tmp/curl.err"); then
+    echo "curl failed: $(tr '\n' ' ' <"$tmp/curl.err")"
+    return 1
+  fi
+  # shellcheck disable=SC2086
+  set -- $codes
+  if [ "$#" != 4 ] || [ "$1" != 200 ] || [ "$3" != 200 ]; then
+    echo "status not 200: curl printed '$(tr '\n' ' ' <<<"$codes")'"
+    return 1
+  fi
+  local b
+  for b in body1 body2; do
+    if ! cmp -s "$tmp/$b" "$expected"; then
+      echo "wrong body ($(stat -c %s "$tmp/$b" 2>/dev/null || echo 0) bytes, expected $(stat -c %s "$expected"))"
+      return 1
+    fi
+  done
+  if [ "$4" != 0 ]; then
+    echo "no keep-alive: the second request opened a new connection"
+    return 1
+  fi
+}
+
+# ---- one run --------------------------------------------------------------------
+
+# Milliseconds from wrk's latency units (us, ms, s, m).
+wrk_ms() {
+  awk -v v="$1" 'BEGIN {
+    if (v ~ /us$/) { sub(/us$/, "", v); print v / 1000 }
+    else if (v ~ /ms$/) { sub(/ms$/, "", v); print v + 0 }
+    else if (v ~ /m$/) { sub(/m$/, "", v); print v * 60000 }
+    else if (v ~ /s$/) { sub(/s$/, "", v); print v * 1000 }
+    else print "-" }'
+}
+
+# Bytes from wrk's "NN.NNMB read" (binary units).
+wrk_bytes() {
+  awk -v v="$1" 'BEGIN {
+    m = 1; if (v ~ /TB$/) m = 1099511627776; else if (v ~ /GB$/) m = 1073741824;
+    else if (v ~ /MB$/) m = 1048576; else if (v ~ /KB$/) m = 1024
+    sub(/[KMGT]?B$/, "", v); printf "%.0f\n", v * m }'
+}
+
+fail_run() { # ROUND SERVER KIND CONNS REASON
+  printf 'FAILED round=%s server=%s kind=%s conns=%s reason=%s\n' "$1" "$2" "$3" "$4" \
+    "$(tr ' \n' '_ ' <<<"$5" | sed 's/ $//')" >>"$raw"
+  log "FAILED: $2 $3 x $4: $5"
+}
+
+# http_run ROUND SERVER KIND CONNS: one run, a RESULT or FAILED line in $raw.
+http_run() {
+  local round=$1 name=$2 kind=$3 conns=$4 port url why
+  port=$(next_port)
+  url="http://127.0.0.1:$port$(path_of "$kind")"
+  if ! start_server "$name" "$kind" "$port"; then
+    fail_run "$@" "server did not start"
+    return 0
+  fi
+  if ! why=$(check_response "$url" "$(expected_of "$kind")"); then
+    fail_run "$@" "response check: $why"
+    server_log >&2
+    stop_server
+    return 0
+  fi
+  local t0 ns0 o0 t1 ns1 o1
+  t0=$(cpu_ticks "$server_pid")
+  ns0=$(run_ns "$server_pid")
+  o0=$(other_ticks "$server_pid")
+  if ! taskset -c 1 wrk -t1 -c"$conns" -d"${duration}s" --timeout "${wrk_timeout}s" --latency \
+    "$url" >"$tmp/wrk.out" 2>&1; then
+    fail_run "$@" "wrk exited with an error: $(tail -n 3 "$tmp/wrk.out")"
+    stop_server
+    return 0
+  fi
+  if ! alive "$server_pid" || ! t1=$(cpu_ticks "$server_pid" 2>/dev/null); then
+    local rc=0
+    wait "$server_pid" 2>/dev/null || rc=$?
+    server_pid=
+    fail_run "$@" "server died during the run (exit status $rc; wrk: $(grep -E 'Socket errors|requests in' "$tmp/wrk.out" | tr -s ' \n' ' '))"
+    server_log | tail -n 20 >&2
+    return 0
+  fi
+  ns1=$(run_ns "$server_pid")
+  o1=$(other_ticks "$server_pid")
+  stop_server
+  # The server's own warnings and errors go to the raw file: a benchmark is also
+  # a test.
+  local complaints
+  complaints=$(server_log | grep -E 'WARN|ERROR|FATAL|\[(warn|error|crit|alert|emerg)\]' || true)
+  if [ -n "$complaints" ]; then
+    log "$name logged $(wc -l <<<"$complaints") warning/error line(s) during $kind x $conns:"
+    head -n 5 <<<"$complaints" >&2
+    head -n 5 <<<"$complaints" | sed "s/^/# $name $kind x $conns log: /" >>"$raw"
+  fi
+  local requests read rps p99 nonok sockerr
+  requests=$(awk '/ requests in / { print $1 }' "$tmp/wrk.out")
+  read=$(awk '/ requests in / { print $(NF - 1) }' "$tmp/wrk.out")
+  rps=$(awk '/^Requests\/sec:/ { print $2 }' "$tmp/wrk.out")
+  p99=$(awk '$1 == "99%" { print $2 }' "$tmp/wrk.out")
+  nonok=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$tmp/wrk.out")
+  sockerr=$(grep 'Socket errors:' "$tmp/wrk.out" | sed 's/^ *//' || true)
+  if [ -n "$nonok" ] || [ -n "$sockerr" ] || [ -z "$requests" ] || [ "${requests:-0}" = 0 ] ||
+    [ -z "$p99" ]; then
+    fail_run "$@" "wrk: ${nonok:+$nonok non-2xx/3xx responses; }${sockerr:-no socket errors}; ${requests:-no} requests"
+    sed 's/^/# wrk: /' "$tmp/wrk.out" >>"$raw"
+    return 0
+  fi
+  # A response shorter than the body would be a fast wrong answer; wrk's byte
+  # count is rounded to two decimals, hence the margin.
+  local bytes body
+  bytes=$(wrk_bytes "$read")
+  body=$(stat -c %s "$(expected_of "$kind")")
+  if ! awk -v b="$bytes" -v r="$requests" -v s="$body" 'BEGIN { exit !(b / r >= 0.99 * s) }'; then
+    fail_run "$@" "wrk read $read for $requests requests: less than the $body-byte body each"
+    return 0
+  fi
+  awk -v r="$round" -v n="$name" -v k="$kind" -v c="$conns" -v rps="$rps" \
+    -v p99="$(wrk_ms "$p99")" -v req="$requests" -v bytes="$bytes" -v st=$((t1 - t0)) \
+    -v ns=$((ns1 - ns0)) -v hz="$hz" -v other=$((o1 - o0)) -v d="$duration" 'BEGIN {
+      if (other < 0) other = 0
+      printf "RESULT round=%s server=%s kind=%s conns=%s rps=%s p99_ms=%s requests=%s " \
+             "bytes_per_req=%.0f server_ticks=%s cpu_us_per_req=%.3f sched_us_per_req=%.3f " \
+             "other_cpu_pct=%.1f\n", r, n, k, c, rps, p99, req, bytes / req, st,
+             st * 1e6 / hz / req, ns / 1e3 / req, 100 * other / hz / d
+    }' >>"$raw"
+  tail -n 1 "$raw" >&2
+}
+
+# Waits, up to quiet_wait seconds, for a second in which other processes use
+# at most noise_max % of a core.
+wait_for_quiet_second() {
+  local waited=0 a b
+  while [ "$waited" -lt "$quiet_wait" ]; do
+    a=$(other_ticks 0)
+    sleep 1
+    b=$(other_ticks 0)
+    if awk -v t=$((b - a)) -v hz="$hz" -v m="$noise_max" 'BEGIN { exit !(100 * t / hz <= m) }'; then
+      return 0
+    fi
+    waited=$((waited + 1))
+  done
+}
+
+# measure ROUND SERVER KIND CONNS: a run, repeated while other processes took
+# more than noise_max % of a core during it; discarded lines stay as NOISY.
+measure() {
+  local tries=0 other
+  while :; do
+    wait_for_quiet_second
+    http_run "$@"
+    tail -n 1 "$raw" | grep -q '^RESULT ' || return 0
+    other=$(tail -n 1 "$raw" | grep -o 'other_cpu_pct=[^ ]*' | cut -d= -f2)
+    if awk -v o="$other" -v m="$noise_max" 'BEGIN { exit !(o > m) }' &&
+      [ "$tries" -lt "$noise_retries" ] && [ "$retries_used" -lt "$noise_budget" ]; then
+      sed -i '$ s/^RESULT /NOISY /' "$raw"
+      tries=$((tries + 1))
+      retries_used=$((retries_used + 1))
+      log "other processes used ${other}% of a core: run again"
+      continue
+    fi
+    return 0
+  done
+}
+
+# ---- report ------------------------------------------------------------------------
+
+# median_of SERVER KIND CONNS FIELD: median over the RESULT lines, "-" if none.
+median_of() {
+  grep "^RESULT .* server=$1 kind=$2 conns=$3 " "$raw" | grep -o " $4=[^ ]*" | cut -d= -f2 |
+    sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2];
+      else printf "%.4f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+failures_of() { grep -c "^FAILED .* server=$1 kind=$2 conns=$3 " "$raw" || true; }
+
+label_of() {
+  case $1 in hello) echo "GET /hello" ;; 4k) echo "4 KiB file" ;; 1m) echo "1 MiB file" ;; esac
+}
+
+# A cell: the median, with the failed runs counted beside it.
+cell() { # SERVER KIND CONNS FIELD FORMAT
+  local m f
+  m=$(median_of "$1" "$2" "$3" "$4")
+  f=$(failures_of "$1" "$2" "$3")
+  if [ "$m" = - ]; then
+    if [ "$f" -gt 0 ]; then echo "**failed**"; else echo "-"; fi
+    return
+  fi
+  # shellcheck disable=SC2059
+  printf "$5" "$m"
+  if [ "$f" -gt 0 ]; then printf ' (%s failed)' "$f"; fi
+  echo
+}
+
+ratio() { # A B
+  awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.3f", a / b; else printf "-" }'
+}
+
+table() {
+  printf '| test | conns | cmuduo req/s | nginx req/s | cmuduo / nginx | cmuduo p99 ms | nginx p99 ms | cmuduo / nginx | cmuduo CPU µs/req | nginx CPU µs/req | cmuduo / nginx |\n'
+  printf '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
+  local row k c f cells
+  for row in $rows; do
+    k=${row%%:*} c=${row#*:}
+    cells="| $(label_of "$k") | $c |"
+    for f in "rps %.0f" "p99_ms %.3f" "cpu_us_per_req %.2f"; do
+      # shellcheck disable=SC2086
+      set -- $f
+      cells+=" $(cell cmuduo "$k" "$c" "$1" "$2") | $(cell nginx "$k" "$c" "$1" "$2") |"
+      cells+=" $(ratio "$(median_of cmuduo "$k" "$c" "$1")" "$(median_of nginx "$k" "$c" "$1")") |"
+    done
+    echo "$cells"
+  done
+}
+
+details() {
+  printf '| test | conns | cmuduo response bytes | nginx response bytes | cmuduo CPU µs/req (schedstat) | nginx CPU µs/req (schedstat) | cmuduo / nginx |\n'
+  printf '|---|---:|---:|---:|---:|---:|---:|\n'
+  local row k c
+  for row in $rows; do
+    k=${row%%:*} c=${row#*:}
+    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$(label_of "$k")" "$c" \
+      "$(cell cmuduo "$k" "$c" bytes_per_req %.0f)" "$(cell nginx "$k" "$c" bytes_per_req %.0f)" \
+      "$(cell cmuduo "$k" "$c" sched_us_per_req %.2f)" "$(cell nginx "$k" "$c" sched_us_per_req %.2f)" \
+      "$(ratio "$(median_of cmuduo "$k" "$c" sched_us_per_req)" "$(median_of nginx "$k" "$c" sched_us_per_req)")"
+  done
+}
+
+noise_summary() {
+  grep '^RESULT ' "$raw" | grep -o ' other_cpu_pct=[^ ]*' | cut -d= -f2 | sort -g |
+    awk '{ v[NR] = $1 } END { if (NR) printf "median %.1f%%, max %.1f%% of one core", v[int((NR + 1) / 2)], v[NR];
+      else printf "no run kept" }'
+}
+
+versions() {
+  local v
+  v=$("$(nginx_bin)" -v 2>&1 | sed 's/.*version: //') || v="nginx not found"
+  printf '%s, ' "$v"
+  dpkg-query -W -f='wrk ${Version}' wrk 2>/dev/null || printf 'wrk (version unknown)'
+}
+
+write_report() {
+  local nfailed
+  nfailed=$(grep -c '^FAILED ' "$raw" || true)
+  {
+    echo "# HTTP benchmarks: cmuduo against nginx"
+    echo
+    echo "Written by \`bench/run_http.sh\` (method: bench/README.md, \"HTTP benchmarks\")."
+    if [ "$quick" = 1 ]; then
+      echo
+      echo "**QUICK=1 smoke test ($runs run(s) of $duration s): checks that the script works; not figures.**"
+    fi
+    echo
+    echo "- command: \`$command_line\`"
+    echo "- date: $started_at to $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+    echo "- machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), Linux $(uname -r)"
+    echo "- load (\`uptime\`): before: $uptime_before; after: $(uptime | sed 's/^ *//')"
+    echo "- cmuduo: built from $built_rev, Release, MU_POLLER=epoll, \`-t 0\` (one thread); $(versions)"
+    echo "- method: keep-alive, \`taskset -c 1 wrk -t1 -cN -d${duration}s --latency\`, server on CPU 0 (nginx: 1 process, master_process off, access_log off, sendfile on); $runs run(s) per cell (median shown), servers interleaved in a rotating order, a fresh server per run"
+    echo "- noise: CPU time of other processes during the kept runs: $(noise_summary); runs discarded and repeated because other processes used more than $noise_max% of a core: $(grep -c '^NOISY ' "$raw" || true)"
+    echo "- failed runs (wrong response, non-2xx/3xx, socket errors, server gone): $nfailed"
+    echo
+    echo "## Throughput, p99 latency and server CPU per request (median)"
+    echo
+    echo "CPU µs/req: the server's utime + stime over the run (\`/proc/PID/stat\`, $hz Hz"
+    echo "ticks) divided by the requests wrk completed. Ratios are cmuduo / nginx: above 1"
+    echo "is better for req/s, below 1 is better for p99 and CPU."
+    echo
+    table
+    echo
+    echo "## Details (median)"
+    echo
+    echo "Response bytes: bytes wrk read per request (headers + body). CPU from"
+    echo "\`/proc/PID/schedstat\`: the same CPU time, counted in nanoseconds instead of"
+    echo "sampled at the tick."
+    echo
+    details
+    if [ "$nfailed" -gt 0 ]; then
+      echo
+      echo "## Failed runs"
+      echo
+      grep '^FAILED ' "$raw" | sed 's/^FAILED /- /; s/_/ /g'
+    fi
+    echo
+    echo "Raw lines: \`$(basename "$raw")\`."
+  } >"$out"
+}
+
+# ---- main ------------------------------------------------------------------------------
+
+install_tools
+for t in wrk curl taskset ss; do
+  command -v "$t" >/dev/null 2>&1 || { log "needs $t"; exit 1; }
+done
+if [[ " ${SERVERS:-cmuduo} " == *" cmuduo "* ]]; then build_cmuduo; else built_rev="(cmuduo not built)"; fi
+read -r -a servers <<<"$(pick_servers)"
+[ "${#servers[@]}" -gt 0 ] || { log "nothing to measure"; exit 1; }
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+if [ "$(nproc)" -lt 2 ]; then
+  log "needs 2 CPUs (taskset -c 0 and 1)"
+  exit 1
+fi
+make_docroot
+mkdir -p "$(dirname "$out")"
+wait_for_quiet
+started_at=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
+uptime_before=$(uptime | sed 's/^ *//')
+{
+  echo "# bench/run_http.sh raw results, $started_at, $command_line"
+  echo "# servers: ${servers[*]}; rows: $rows; runs $runs; duration $duration s"
+} >"$raw"
+log "servers: ${servers[*]}; $runs round(s) of $duration s runs"
+
+for round in $(seq "$runs"); do
+  # Rotate the order so that no server always runs first.
+  order=("${servers[@]:$(((round - 1) % ${#servers[@]}))}" "${servers[@]:0:$(((round - 1) % ${#servers[@]}))}")
+  echo "# round $round start, loadavg $(cut -d' ' -f1-3 /proc/loadavg)" >>"$raw"
+  for row in $rows; do
+    for s in "${order[@]}"; do
+      measure "$round" "$s" "${row%%:*}" "${row#*:}"
+    done
+  done
+done
+echo "# end, loadavg $(cut -d' ' -f1-3 /proc/loadavg)" >>"$raw"
+
+write_report
+log "wrote $out"
+cat "$out"
