@@ -3,14 +3,27 @@
 #include "tcp_connection_internal.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/sendfile.h>
 
 #include "channel_internal.h"
 #include "cmuduo/base/alloc.h"
 #include "cmuduo/base/logging.h"
 #include "event_loop_internal.h"
 #include "sockets_ops.h"
+
+/* A file region of the output stream (mu_tcp_connection_send_file). */
+typedef struct out_file {
+  struct out_file *next;
+  int fd;
+  uint64_t offset;
+  uint64_t left;
+  /* Output-buffer bytes between the previous region (or the stream's head)
+   * and this one: they go out first. */
+  size_t before;
+} out_file_t;
 
 /* Rarely used state, allocated on first use so an idle connection stays small. */
 typedef struct conn_ext {
@@ -19,12 +32,16 @@ typedef struct conn_ext {
   void (*context_free)(void *);
   mu_timer_id_t delayed_close;
   mu_timestamp_t delayed_close_when;
+  out_file_t *files; /* loop thread only; k_sending_file while not NULL */
+  out_file_t *files_tail;
+  size_t files_before; /* sum of the regions' `before` */
 } conn_ext_t;
 
 enum {
   k_reading = 1u << 0,      /* the user wants input (start_read/stop_read) */
   k_input_paused = 1u << 1, /* input reached the cap: not reading until consumed */
   k_peer_closed = 1u << 2,  /* read returned 0 while output was queued */
+  k_sending_file = 1u << 3, /* file regions are queued (conn_ext_t.files) */
 };
 
 struct mu_tcp_connection {
@@ -52,6 +69,7 @@ static void mu_tcp_connection_handle_close(mu_channel_t *ch, void *arg);
 static void mu_tcp_connection_handle_error(mu_channel_t *ch, void *arg);
 static void ref_void(void *conn);
 static void unref_void(void *conn);
+static void drop_files(conn_ext_t *ext);
 
 static const mu_channel_ops_t k_conn_ops = {mu_tcp_connection_handle_read,
                                             mu_tcp_connection_handle_write,
@@ -138,6 +156,7 @@ static void conn_free(mu_tcp_connection_t *conn) {
   mu_buffer_destroy(&conn->output);
   conn_ext_t *ext = atomic_load(&conn->ext);
   if (ext != NULL) {
+    drop_files(ext);
     if (ext->context_free)
       ext->context_free(ext->context);
     mu_free(atomic_load(&ext->name));
@@ -261,6 +280,10 @@ static void mu_tcp_connection_handle_close(mu_channel_t *ch, void *arg) {
   MU_LOG_TRACE("fd = %d state = %d", conn->channel.fd, s);
   set_state(conn, MU_TCP_DISCONNECTED);
   mu_channel_disable_all(&conn->channel);
+  if (conn->flags & k_sending_file) {
+    drop_files(atomic_load(&conn->ext)); /* their fds are not kept to the last unref */
+    conn->flags &= ~k_sending_file;
+  }
   mu_tcp_connection_ref(conn); /* the callbacks below must not free it */
   notify_connection(conn);
   /* Last: hand the connection to its owner's loop (TcpServer::removeConnection). */
@@ -470,7 +493,7 @@ static void mu_tcp_connection_handle_read(mu_channel_t *ch, mu_timestamp_t t, vo
   if (conn->input.flags & MU_BUFFER_BORROWED)
     mu_buffer_end_borrow(&conn->input);
   if (n == 0) {
-    if (mu_buffer_readable_bytes(&conn->output) > 0 &&
+    if ((mu_buffer_readable_bytes(&conn->output) > 0 || (conn->flags & k_sending_file)) &&
         get_state(conn) != MU_TCP_DISCONNECTED) {
       /* Peer half-closed: first write out what the user already sent. */
       conn->flags |= k_peer_closed;
@@ -606,9 +629,13 @@ static int mu_tcp_connection_send_in_loop(mu_tcp_connection_t *conn, const char 
   return rc;
 }
 
+static bool write_files(mu_tcp_connection_t *conn);
+
 static void mu_tcp_connection_handle_write(mu_channel_t *ch, void *arg) {
   mu_tcp_connection_t *conn = arg;
   if (!mu_channel_is_writing(ch))
+    return;
+  if ((conn->flags & k_sending_file) && !write_files(conn))
     return;
   ssize_t n = mu_sockets_send(ch->fd, mu_buffer_peek(&conn->output),
                               mu_buffer_readable_bytes(&conn->output));
@@ -664,6 +691,129 @@ int mu_tcp_connection_send(mu_tcp_connection_t *conn, const void *data, size_t l
     mu_free(qs);
     return -ENOMEM;
   }
+  return 0;
+}
+
+/* ---- file regions (sendfile) ------------------------------------------- */
+
+static void drop_files(conn_ext_t *ext) {
+  while (ext->files != NULL) {
+    out_file_t *f = ext->files;
+    ext->files = f->next;
+    mu_sockets_close(f->fd);
+    mu_free(f);
+  }
+  ext->files_tail = NULL;
+  ext->files_before = 0;
+}
+
+/* sendfile(2) cannot take MSG_NOSIGNAL: a peer that has gone raises SIGPIPE.
+ * Block it around the call in this thread and take back one it caused, so the
+ * process needs no SIGPIPE handler, as with send. */
+static ssize_t send_file_nosignal(int sock, int fd, uint64_t *offset, size_t count) {
+  sigset_t pipe_set, old;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+  off_t off = (off_t)*offset;
+  ssize_t n = sendfile(sock, fd, &off, count);
+  int err = errno;
+  if (n < 0 && err == EPIPE && !sigismember(&old, SIGPIPE)) {
+    const struct timespec zero = {0, 0};
+    while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (n < 0)
+    return -err;
+  *offset = (uint64_t)off;
+  return n;
+}
+
+/* Sends the stream in order while file regions are queued: buffered bytes up
+ * to the first region, then the region, and so on. Returns true once no region
+ * is left (the caller writes what remains of the buffer), false while the
+ * socket is full or after the connection was closed. */
+static bool write_files(mu_tcp_connection_t *conn) {
+  conn_ext_t *ext = atomic_load(&conn->ext);
+  int sock = conn->channel.fd;
+  for (;;) {
+    out_file_t *f = ext->files;
+    if (f == NULL) {
+      conn->flags &= ~k_sending_file;
+      return true;
+    }
+    ssize_t n;
+    size_t want;
+    if (f->before > 0) {
+      want = f->before;
+      n = mu_sockets_send(sock, mu_buffer_peek(&conn->output), want);
+      if (n > 0) {
+        mu_buffer_retrieve(&conn->output, (size_t)n);
+        f->before -= (size_t)n;
+        ext->files_before -= (size_t)n;
+      }
+    } else if (f->left > 0) {
+      want = f->left > (1u << 30) ? (1u << 30) : (size_t)f->left;
+      n = send_file_nosignal(sock, f->fd, &f->offset, want);
+      if (n == 0) {
+        MU_LOG_ERROR("connection %s%llu: file fd=%d ended %llu bytes early; closing",
+                     conn->owner->name_prefix, (unsigned long long)conn->id, f->fd,
+                     (unsigned long long)f->left);
+        mu_tcp_connection_handle_close(&conn->channel, conn);
+        return false;
+      }
+      if (n > 0)
+        f->left -= (uint64_t)n;
+    } else {
+      ext->files = f->next;
+      if (ext->files == NULL)
+        ext->files_tail = NULL;
+      mu_sockets_close(f->fd);
+      mu_free(f);
+      continue;
+    }
+    if (n < 0) {
+      if (is_fatal_write_error((int)-n))
+        mu_tcp_connection_handle_close(&conn->channel, conn);
+      return false;
+    }
+    add_bytes_sent(conn, (size_t)n);
+    if ((size_t)n < want)
+      return false; /* the socket is full: wait for the next writable event */
+  }
+}
+
+int mu_tcp_connection_send_file(mu_tcp_connection_t *conn, int fd, uint64_t offset,
+                                uint64_t len) {
+  MU_ASSERT_IN_LOOP_THREAD(loop_of(conn));
+  if (get_state(conn) != MU_TCP_CONNECTED) {
+    mu_sockets_close(fd);
+    return -ENOTCONN;
+  }
+  conn_ext_t *ext = get_ext(conn);
+  out_file_t *f = ext != NULL && len > 0 ? mu_malloc(sizeof *f) : NULL;
+  if (f == NULL) {
+    mu_sockets_close(fd);
+    return len == 0 ? 0 : -ENOMEM;
+  }
+  f->next = NULL;
+  f->fd = fd;
+  f->offset = offset;
+  f->left = len;
+  f->before = mu_buffer_readable_bytes(&conn->output) - ext->files_before;
+  ext->files_before += f->before;
+  if (ext->files_tail != NULL) {
+    ext->files_tail->next = f;
+  } else {
+    ext->files = f;
+  }
+  ext->files_tail = f;
+  conn->flags |= k_sending_file;
+  /* Writing stays enabled until the last region is out, which also keeps
+   * send() from writing later bytes directly, ahead of the file. */
+  if (!mu_channel_is_writing(&conn->channel))
+    mu_channel_enable_writing(&conn->channel);
   return 0;
 }
 

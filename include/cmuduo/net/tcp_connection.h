@@ -81,6 +81,18 @@ int mu_tcp_connection_send_str(mu_tcp_connection_t *conn, const char *s);
 /* Sends and consumes all readable bytes of `buf`. Thread-safe as above. */
 int mu_tcp_connection_send_buffer(mu_tcp_connection_t *conn, mu_buffer_t *buf);
 
+/* Queues len bytes of the open file fd, from offset, into the output stream:
+ * they go out after every byte sent before this call and before every byte
+ * sent after it, written with sendfile(2) as the socket drains (never read
+ * into memory). The connection owns fd from the call on, in every case, and
+ * closes it when the region is sent, on error, or when the connection closes.
+ * If the file ends before len bytes, the connection is closed (the peer was
+ * promised them). Queued file bytes do not count towards the high-water mark;
+ * write-complete and shutdown() wait for them. Loop thread only. Returns 0,
+ * -ENOTCONN (not connected) or -ENOMEM. */
+int mu_tcp_connection_send_file(mu_tcp_connection_t *conn, int fd, uint64_t offset,
+                                uint64_t len);
+
 /* Half-closes (SHUT_WR) once the output queue has drained. Thread-safe. */
 void mu_tcp_connection_shutdown(mu_tcp_connection_t *conn);
 /* Closes now, dropping queued output. Thread-safe. */
