@@ -188,8 +188,13 @@ static void mu_tcp_server_new_connection(int fd, const mu_inet_address_t *peer,
   /* Queued even when io_loop is this loop: the up callback may free the server,
    * and with it the acceptor whose accept loop is running this function. */
   if (mu_event_loop_queue_in_loop(io_loop, establish_functor, conn) != 0) {
+    MU_LOG_ERROR("TcpServer %s: out of memory starting a connection; dropped", s->name);
+    /* Never established, so nothing else knows it: untrack it (it is still the
+     * last one tracked) and drop both references, which closes the socket.
+     * Kept in the list, the client would wait for an echo or a close forever. */
+    s->conns[--s->nconns] = NULL;
     mu_tcp_connection_unref(conn);
-    MU_LOG_ERROR("TcpServer %s: out of memory starting a connection", s->name);
+    mu_tcp_connection_unref(conn);
   }
 }
 
