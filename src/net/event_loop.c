@@ -43,6 +43,7 @@ struct mu_event_loop {
   pthread_mutex_t mutex;
   functor_vec_t pending; /* guarded by mutex */
   functor_vec_t running; /* loop thread only: the batch being run */
+  mu_loop_task_t *tasks; /* guarded by mutex: fallback calls, newest first */
   char *read_buffer;     /* see mu_event_loop_read_buffer */
 };
 
@@ -212,21 +213,49 @@ static int functor_vec_push(functor_vec_t *v, mu_functor_fn fn, void *arg) {
   return 0;
 }
 
-int mu_event_loop_queue_in_loop(mu_event_loop_t *loop, mu_functor_fn fn, void *arg) {
-  pthread_mutex_lock(&loop->mutex);
-  bool was_empty = loop->pending.size == 0;
-  int rc = functor_vec_push(&loop->pending, fn, arg);
-  pthread_mutex_unlock(&loop->mutex);
-  if (rc != 0)
-    return rc;
-  /* Wake only when needed: if the queue was not empty, whoever made it non-empty
-   * already woke the loop; and in the loop thread, while I/O events are being
-   * handled, the queue is run at the end of this iteration anyway. */
+/* Wake only when needed: if the queue was not empty, whoever made it non-empty
+ * already woke the loop; and in the loop thread, while I/O events are being
+ * handled, the queue is run at the end of this iteration anyway. */
+static void wakeup_after_queue(mu_event_loop_t *loop, bool was_empty) {
   if (was_empty && !(mu_event_loop_is_in_loop_thread(loop) && loop->event_handling &&
                      !loop->calling_pending_functors)) {
     mu_event_loop_wakeup(loop);
   }
+}
+
+static bool queue_empty_locked(const mu_event_loop_t *loop) {
+  return loop->pending.size == 0 && loop->tasks == NULL;
+}
+
+int mu_event_loop_queue_in_loop(mu_event_loop_t *loop, mu_functor_fn fn, void *arg) {
+  pthread_mutex_lock(&loop->mutex);
+  bool was_empty = queue_empty_locked(loop);
+  int rc = functor_vec_push(&loop->pending, fn, arg);
+  pthread_mutex_unlock(&loop->mutex);
+  if (rc != 0)
+    return rc;
+  wakeup_after_queue(loop, was_empty);
   return 0;
+}
+
+void mu_event_loop_queue_in_loop_or_task(mu_event_loop_t *loop, mu_functor_fn fn, void *arg,
+                                         mu_loop_task_t *task) {
+  pthread_mutex_lock(&loop->mutex);
+  bool was_empty = queue_empty_locked(loop);
+  if (functor_vec_push(&loop->pending, fn, arg) != 0) {
+    task->next = loop->tasks;
+    loop->tasks = task;
+  }
+  pthread_mutex_unlock(&loop->mutex);
+  wakeup_after_queue(loop, was_empty);
+}
+
+void mu_event_loop_run_in_loop_or_task(mu_event_loop_t *loop, mu_functor_fn fn, void *arg,
+                                       mu_loop_task_t *task) {
+  if (mu_event_loop_is_in_loop_thread(loop))
+    fn(arg);
+  else
+    mu_event_loop_queue_in_loop_or_task(loop, fn, arg, task);
 }
 
 int mu_event_loop_run_in_loop(mu_event_loop_t *loop, mu_functor_fn fn, void *arg) {
@@ -240,6 +269,8 @@ int mu_event_loop_run_in_loop(mu_event_loop_t *loop, mu_functor_fn fn, void *arg
 size_t mu_event_loop_queue_size(mu_event_loop_t *loop) {
   pthread_mutex_lock(&loop->mutex);
   size_t n = loop->pending.size;
+  for (const mu_loop_task_t *t = loop->tasks; t != NULL; t = t->next)
+    ++n;
   pthread_mutex_unlock(&loop->mutex);
   return n;
 }
@@ -251,10 +282,26 @@ static void mu_event_loop_do_pending_functors(mu_event_loop_t *loop) {
   pthread_mutex_lock(&loop->mutex);
   functor_vec_t batch = loop->pending;
   loop->pending = loop->running;
+  mu_loop_task_t *tasks = loop->tasks;
+  loop->tasks = NULL;
   pthread_mutex_unlock(&loop->mutex);
   loop->calling_pending_functors = true;
   for (size_t i = 0; i < batch.size; ++i)
     batch.items[i].fn(batch.items[i].arg);
+  /* Oldest first; a task may be queued again (and so relinked) by its own fn. */
+  mu_loop_task_t *fifo = NULL;
+  while (tasks != NULL) {
+    mu_loop_task_t *t = tasks;
+    tasks = t->next;
+    t->next = fifo;
+    fifo = t;
+  }
+  while (fifo != NULL) {
+    mu_loop_task_t *t = fifo;
+    fifo = t->next;
+    t->next = NULL;
+    t->fn(t);
+  }
   loop->calling_pending_functors = false;
   batch.size = 0;
   loop->running = batch;

@@ -12,6 +12,26 @@ void mu_event_loop_remove_channel(mu_event_loop_t *loop, mu_channel_t *ch);
  * callback; allocated on first use. NULL if memory ran out. */
 char *mu_event_loop_read_buffer(mu_event_loop_t *loop, size_t *cap);
 
+/* A queued call whose storage is the caller's (embedded in the object it acts
+ * on), so queueing it cannot fail: for the steps that must happen even when
+ * memory has run out, such as removing and destroying a closed connection.
+ * fn gets the task itself (the owner finds itself with container_of). A task
+ * may be queued again only after it has started to run. */
+typedef struct mu_loop_task {
+  struct mu_loop_task *next;
+  void (*fn)(struct mu_loop_task *task);
+} mu_loop_task_t;
+
+/* queue_in_loop(fn, arg); when that fails for lack of memory, queues `task`
+ * instead, whose fn must do the same as fn(arg). Never fails. Thread-safe.
+ * Tasks run after the functors queued in the same round, so the fallback may
+ * put this call behind later ones: use it only where that order is harmless. */
+void mu_event_loop_queue_in_loop_or_task(mu_event_loop_t *loop, mu_functor_fn fn, void *arg,
+                                         mu_loop_task_t *task);
+/* run_in_loop with the same fallback. */
+void mu_event_loop_run_in_loop_or_task(mu_event_loop_t *loop, mu_functor_fn fn, void *arg,
+                                       mu_loop_task_t *task);
+
 /* FATAL unless in the loop thread; `func` names the offending call. */
 void mu_event_loop_assert_in_loop_thread_for(const mu_event_loop_t *loop,
                                              const char *func);

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/sendfile.h>
@@ -61,6 +62,10 @@ struct mu_tcp_connection {
   _Atomic uint64_t bytes_received;
   _Atomic uint64_t bytes_sent;
   mu_inet_address_t peer;
+  /* The close path's two hops between loops, when queueing them runs out of
+   * memory (a closed connection must still be removed and destroyed). */
+  mu_loop_task_t remove_task;
+  mu_loop_task_t destroy_task;
 };
 
 static void mu_tcp_connection_handle_read(mu_channel_t *ch, mu_timestamp_t t, void *arg);
@@ -70,6 +75,8 @@ static void mu_tcp_connection_handle_error(mu_channel_t *ch, void *arg);
 static void ref_void(void *conn);
 static void unref_void(void *conn);
 static void drop_files(conn_ext_t *ext);
+static void remove_task_fn(mu_loop_task_t *task);
+static void destroy_task_fn(mu_loop_task_t *task);
 
 static const mu_channel_ops_t k_conn_ops = {mu_tcp_connection_handle_read,
                                             mu_tcp_connection_handle_write,
@@ -133,6 +140,8 @@ mu_tcp_connection_t *mu_tcp_connection_new(mu_event_loop_t *loop, mu_conn_owner_
   conn->owner = owner;
   mu_conn_owner_ref(owner);
   mu_channel_init(&conn->channel, loop, fd, &k_conn_ops, conn);
+  conn->remove_task.fn = remove_task_fn;
+  conn->destroy_task.fn = destroy_task_fn;
   conn->id = id;
   conn->high_water_mark = owner->high_water_mark;
   atomic_init(&conn->created_us, mu_timestamp_mono_now().us);
@@ -246,10 +255,13 @@ static void destroy_functor(void *p) {
   mu_tcp_connection_connect_destroyed(p);
 }
 
+static void destroy_task_fn(mu_loop_task_t *task) {
+  destroy_functor((char *)task - offsetof(mu_tcp_connection_t, destroy_task));
+}
+
 void mu_tcp_connection_queue_destroy(mu_tcp_connection_t *conn) {
-  if (mu_event_loop_queue_in_loop(loop_of(conn), destroy_functor, conn) != 0) {
-    MU_LOG_FATAL("out of memory queueing the destruction of a connection");
-  }
+  mu_event_loop_queue_in_loop_or_task(loop_of(conn), destroy_functor, conn,
+                                      &conn->destroy_task);
 }
 
 uint32_t mu_tcp_connection_owner_slot(const mu_tcp_connection_t *conn) {
@@ -270,6 +282,11 @@ static void mu_tcp_connection_remove_in_owner_loop(void *p) {
   mu_tcp_connection_unref(conn);
 }
 
+static void remove_task_fn(mu_loop_task_t *task) {
+  mu_tcp_connection_remove_in_owner_loop((char *)task -
+                                         offsetof(mu_tcp_connection_t, remove_task));
+}
+
 static void mu_tcp_connection_handle_close(mu_channel_t *ch, void *arg) {
   (void)ch;
   mu_tcp_connection_t *conn = arg;
@@ -288,10 +305,8 @@ static void mu_tcp_connection_handle_close(mu_channel_t *ch, void *arg) {
   notify_connection(conn);
   /* Last: hand the connection to its owner's loop (TcpServer::removeConnection). */
   mu_tcp_connection_ref(conn);
-  if (mu_event_loop_run_in_loop(conn->owner->loop, mu_tcp_connection_remove_in_owner_loop,
-                                conn) != 0) {
-    MU_LOG_FATAL("out of memory removing a closed connection");
-  }
+  mu_event_loop_run_in_loop_or_task(conn->owner->loop, mu_tcp_connection_remove_in_owner_loop,
+                                    conn, &conn->remove_task);
   mu_tcp_connection_unref(conn);
 }
 
