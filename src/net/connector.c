@@ -101,6 +101,11 @@ static void mu_connector_retry(mu_connector_t *c, int fd) {
   MU_LOG_INFO("connector: retry connecting to %s in %.3f s",
               mu_inet_address_to_ip_port(&c->addr, buf, sizeof buf), c->retry_delay);
   c->retry_timer = mu_event_loop_run_after(c->loop, c->retry_delay, retry_fire, c);
+  if (!mu_timer_id_valid(c->retry_timer)) {
+    MU_LOG_ERROR("connector: out of memory for the retry timer; giving up on %s", buf);
+    c->connect = false;
+    return;
+  }
   c->retry_delay *= 2;
   if (c->retry_delay > c->max_delay)
     c->retry_delay = c->max_delay;
@@ -197,6 +202,11 @@ static void mu_connector_handle_error(mu_channel_t *ch, void *arg) {
   int fd = release_socket(c);
   MU_LOG_DEBUG("connector: error %s", mu_strerror_tl(mu_sockets_get_socket_error(fd)));
   mu_connector_retry(c, fd);
+}
+
+void mu_connector_handoff_failed(mu_connector_t *c) {
+  mu_event_loop_assert_in_loop_thread(c->loop);
+  mu_connector_retry(c, -1);
 }
 
 void mu_connector_start(mu_connector_t *c) {

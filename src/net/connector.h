@@ -26,6 +26,9 @@ void mu_connector_start(mu_connector_t *c);
 void mu_connector_restart(mu_connector_t *c);
 /* Stops connecting and retrying; a socket being connected is closed. */
 void mu_connector_stop(mu_connector_t *c);
+/* The owner could not take the connected socket (out of memory; it has closed
+ * it): count a failed attempt and try again after the retry delay. */
+void mu_connector_handoff_failed(mu_connector_t *c);
 /* A connect not finished within `seconds` is abandoned and retried (0: none). */
 void mu_connector_set_connect_timeout(mu_connector_t *c, double seconds);
 /* Delays for testing and tuning. */

@@ -162,7 +162,8 @@ static void mu_tcp_client_new_connection(int fd, void *arg) {
   mu_tcp_connection_t *conn =
       mu_tcp_connection_new(c->loop, c->owner, ++c->next_conn_id, fd, &peer);
   if (conn == NULL) {
-    MU_LOG_ERROR("TcpClient %s: out of memory for the connection", c->name);
+    MU_LOG_ERROR("TcpClient %s: out of memory for the connection; retrying", c->name);
+    mu_connector_handoff_failed(c->connector);
     return;
   }
   pthread_mutex_lock(&c->mutex);
