@@ -55,6 +55,7 @@ typedef void (*mu_http_handler_fn)(const mu_http_request_t *req, mu_http_respons
 
 #define MU_HTTP_DEFAULT_HEADER_TIMEOUT 10.0 /* seconds */
 #define MU_HTTP_DEFAULT_IDLE_TIMEOUT 60.0   /* seconds */
+#define MU_HTTP_DEFAULT_HIGH_WATER_MARK (1024u * 1024u) /* bytes */
 
 /* Binds now, as mu_tcp_server_new (options: MU_TCP_SERVER_REUSE_PORT).
  * Returns NULL and sets errno on failure. Without a handler every request gets
@@ -71,10 +72,16 @@ void mu_http_server_set_thread_num(mu_http_server_t *server, int n);
 /* Parser limits for every connection; NULL restores the defaults. */
 void mu_http_server_set_limits(mu_http_server_t *server, const mu_http_limits_t *limits);
 /* Seconds a client has to send a complete request head, from the connection's
- * start or the end of the previous response (0: no limit). */
+ * start or, on a kept-alive connection, from the first byte of the request
+ * (before that byte the idle timeout applies) (0: no limit). */
 void mu_http_server_set_header_timeout(mu_http_server_t *server, double seconds);
-/* Seconds an idle keep-alive connection stays open (0: no limit). */
+/* Seconds an idle keep-alive connection stays open (0: no limit). The same
+ * limit applies between two reads of a request body (then with 408). */
 void mu_http_server_set_idle_timeout(mu_http_server_t *server, double seconds);
+/* Bytes of queued output above which mu_http_response_write() returns 1 and
+ * the drain callback is awaited (default MU_HTTP_DEFAULT_HIGH_WATER_MARK).
+ * The server owns the TcpServer's high-water-mark setting. */
+void mu_http_server_set_high_water_mark(mu_http_server_t *server, size_t bytes);
 
 /* Starts the I/O threads and listens. Thread-safe and idempotent. Returns 0 or
  * a negative errno. */

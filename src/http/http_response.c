@@ -1,0 +1,773 @@
+/* HttpResponse: what a handler builds, and how it is written into the
+ * connection's loop batch (status line, server fields, body framing). Calls
+ * made outside the connection's loop thread are carried there as queued
+ * operations; http_server.c decides what happens to the connection after. */
+#include "cmuduo/http/http_response.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "cmuduo/base/alloc.h"
+#include "cmuduo/base/logging.h"
+#include "cmuduo/net/tcp_connection.h"
+#include "../net/event_loop_internal.h"
+#include "http_request_internal.h"
+#include "http_server_internal.h"
+
+/* Bodies up to this size are copied into the batch (one send with the head);
+ * larger ones are sent from where they are, after the head. */
+#define INLINE_BODY_MAX (64u * 1024)
+/* Storage a response keeps between requests (so that adding headers costs no
+ * allocation per request); beyond this it is given back. */
+#define KEEP_STORAGE_MAX (16u * 1024)
+
+/* ---- status reasons ------------------------------------------------------ */
+
+const char *mu_http_status_reason(int status) {
+  switch (status) {
+    case 100:
+      return "Continue";
+    case 101:
+      return "Switching Protocols";
+    case 103:
+      return "Early Hints";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 202:
+      return "Accepted";
+    case 203:
+      return "Non-Authoritative Information";
+    case 204:
+      return "No Content";
+    case 205:
+      return "Reset Content";
+    case 206:
+      return "Partial Content";
+    case 300:
+      return "Multiple Choices";
+    case 301:
+      return "Moved Permanently";
+    case 302:
+      return "Found";
+    case 303:
+      return "See Other";
+    case 304:
+      return "Not Modified";
+    case 307:
+      return "Temporary Redirect";
+    case 308:
+      return "Permanent Redirect";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 402:
+      return "Payment Required";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 406:
+      return "Not Acceptable";
+    case 407:
+      return "Proxy Authentication Required";
+    case 408:
+      return "Request Timeout";
+    case 409:
+      return "Conflict";
+    case 410:
+      return "Gone";
+    case 411:
+      return "Length Required";
+    case 412:
+      return "Precondition Failed";
+    case 413:
+      return "Content Too Large";
+    case 414:
+      return "URI Too Long";
+    case 415:
+      return "Unsupported Media Type";
+    case 416:
+      return "Range Not Satisfiable";
+    case 417:
+      return "Expectation Failed";
+    case 421:
+      return "Misdirected Request";
+    case 422:
+      return "Unprocessable Content";
+    case 426:
+      return "Upgrade Required";
+    case 428:
+      return "Precondition Required";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 451:
+      return "Unavailable For Legal Reasons";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "";
+  }
+}
+
+/* ---- small formatting helpers (no snprintf on the hot path) -------------- */
+
+static char *put(char *p, const char *s, size_t n) {
+  memcpy(p, s, n);
+  return p + n;
+}
+#define PUT_LIT(p, lit) put((p), (lit), sizeof(lit) - 1)
+
+static char *put_u64(char *p, uint64_t v) {
+  char tmp[20];
+  size_t n = 0;
+  do {
+    tmp[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  while (n > 0)
+    *p++ = tmp[--n];
+  return p;
+}
+
+static char *put_hex(char *p, uint64_t v) {
+  static const char digits[] = "0123456789abcdef";
+  char tmp[16];
+  size_t n = 0;
+  do {
+    tmp[n++] = digits[v & 15];
+    v >>= 4;
+  } while (v != 0);
+  while (n > 0)
+    *p++ = tmp[--n];
+  return p;
+}
+
+static bool no_body_status(int status) {
+  return status < 200 || status == 204 || status == 304;
+}
+
+static bool is_head(const mu_http_response_t *r) {
+  return r->req != NULL && r->req->method == MU_HTTP_METHOD_HEAD;
+}
+
+/* ---- the response object ------------------------------------------------- */
+
+void mu_http_response_reset(mu_http_response_t *r, mu_http_request_t *req) {
+  r->req = req;
+  r->status = 200;
+  r->state = MU_RESP_BUILDING;
+  r->close = false;
+  r->has_content_type = false;
+  r->has_server = false;
+  r->default_text = false;
+  r->async_ref = false;
+  r->body_allowed = false;
+  r->chunked = false;
+  r->close_after = false;
+  r->drain_wait = false;
+  r->drain = NULL;
+  r->drain_arg = NULL;
+  atomic_store_explicit(&r->xq, 0, memory_order_relaxed);
+}
+
+static void release_storage(mu_buffer_t *b) {
+  mu_buffer_retrieve_all(b);
+  if (mu_buffer_internal_capacity(b) > KEEP_STORAGE_MAX)
+    mu_buffer_destroy(b);
+}
+
+/* After the response is written: what it held goes, but small buffers stay
+ * for the next request. */
+static void clear_after_finish(mu_http_response_t *r) {
+  mu_http_request_free(r->req);
+  r->req = NULL;
+  mu_free(r->reason);
+  r->reason = NULL;
+  release_storage(&r->hdrs);
+  release_storage(&r->body);
+  r->drain = NULL;
+  r->drain_arg = NULL;
+  r->drain_wait = false;
+  r->state = MU_RESP_DONE;
+}
+
+void mu_http_response_destroy(mu_http_response_t *r) {
+  mu_http_request_free(r->req);
+  r->req = NULL;
+  mu_free(r->reason);
+  r->reason = NULL;
+  mu_buffer_destroy(&r->hdrs);
+  mu_buffer_destroy(&r->body);
+}
+
+const mu_http_request_t *mu_http_response_request(const mu_http_response_t *resp) {
+  return resp->req;
+}
+
+/* A reason phrase: HTAB, SP and visible bytes (RFC 9112 §4). */
+static bool valid_reason(const char *s) {
+  for (const unsigned char *p = (const unsigned char *)s; *p; ++p) {
+    if (*p != '\t' && (*p < 0x20 || *p == 0x7f))
+      return false;
+  }
+  return true;
+}
+
+int mu_http_response_set_status(mu_http_response_t *resp, int status,
+                                const char *reason) {
+  if (status < 100 || status > 599 || status == 101)
+    return -EINVAL;
+  char *copy = NULL;
+  if (reason != NULL) {
+    if (!valid_reason(reason) || strlen(reason) > 256)
+      return -EINVAL;
+    size_t n = strlen(reason) + 1;
+    copy = mu_malloc(n);
+    if (copy == NULL)
+      return -ENOMEM;
+    memcpy(copy, reason, n);
+  }
+  mu_free(resp->reason);
+  resp->reason = copy;
+  resp->status = status;
+  return 0;
+}
+
+int mu_http_response_status(const mu_http_response_t *resp) {
+  return resp->status;
+}
+
+static bool valid_name(const char *s, size_t *len) {
+  size_t n = 0;
+  for (; s[n]; ++n) {
+    if (!mu_http_is_tchar((unsigned char)s[n]))
+      return false;
+  }
+  *len = n;
+  return n > 0;
+}
+
+/* Field values: no CR, LF or other control byte but HTAB (stricter than the
+ * minimum: a DEL or a stray ESC in a header helps no one). */
+static bool valid_value(const char *s, size_t *len) {
+  size_t n = 0;
+  for (; s[n]; ++n) {
+    unsigned char c = (unsigned char)s[n];
+    if (c != '\t' && (c < 0x20 || c == 0x7f))
+      return false;
+  }
+  *len = n;
+  return true;
+}
+
+int mu_http_response_add_header(mu_http_response_t *resp, const char *name,
+                                const char *value) {
+  size_t nl, vl;
+  if (name == NULL || value == NULL || !valid_name(name, &nl) || !valid_value(value, &vl))
+    return -EINVAL;
+  if (strcasecmp(name, "Content-Length") == 0 ||
+      strcasecmp(name, "Transfer-Encoding") == 0 || strcasecmp(name, "Date") == 0 ||
+      strcasecmp(name, "Connection") == 0)
+    return -EINVAL;
+  int rc = mu_buffer_ensure_writable(&resp->hdrs, nl + vl + 4);
+  if (rc != 0)
+    return rc;
+  char *p = mu_buffer_begin_write(&resp->hdrs);
+  p = put(p, name, nl);
+  p = PUT_LIT(p, ": ");
+  p = put(p, value, vl);
+  PUT_LIT(p, "\r\n");
+  mu_buffer_has_written(&resp->hdrs, nl + vl + 4);
+  if (strcasecmp(name, "Content-Type") == 0)
+    resp->has_content_type = true;
+  else if (strcasecmp(name, "Server") == 0)
+    resp->has_server = true;
+  return 0;
+}
+
+int mu_http_response_set_content_type(mu_http_response_t *resp, const char *type) {
+  return mu_http_response_add_header(resp, "Content-Type", type);
+}
+
+void mu_http_response_set_close(mu_http_response_t *resp, bool close) {
+  resp->close = close;
+}
+
+int mu_http_response_append_body(mu_http_response_t *resp, const void *data, size_t len) {
+  return len == 0 ? 0 : mu_buffer_append(&resp->body, data, len);
+}
+
+/* ---- writing the head ---------------------------------------------------- */
+
+enum { FRAME_NONE, FRAME_LENGTH, FRAME_CHUNKED };
+
+static const char k_server_line[] = "Server: cmuduo\r\n";
+
+/* Status line and fields into out (the loop's batch). */
+static int format_head(mu_http_response_t *r, mu_buffer_t *out, int framing,
+                       uint64_t length, bool close) {
+  http_loop_t *lp = r->hc->lp;
+  size_t date_len;
+  const char *date = mu_http_loop_date(lp, &date_len);
+  const char *reason = r->reason ? r->reason : mu_http_status_reason(r->status);
+  size_t reason_len = strlen(reason);
+  size_t hdrs_len = mu_buffer_readable_bytes(&r->hdrs);
+  int rc = mu_buffer_ensure_writable(out, 160 + reason_len + date_len + hdrs_len);
+  if (rc != 0)
+    return rc;
+  char *start = mu_buffer_begin_write(out);
+  char *p = PUT_LIT(start, "HTTP/1.1 ");
+  p = put_u64(p, (uint64_t)r->status);
+  *p++ = ' ';
+  p = put(p, reason, reason_len);
+  p = PUT_LIT(p, "\r\n");
+  if (!r->has_server)
+    p = PUT_LIT(p, k_server_line);
+  p = put(p, date, date_len);
+  if (r->default_text && !r->has_content_type)
+    p = PUT_LIT(p, "Content-Type: text/plain\r\n");
+  p = put(p, mu_buffer_peek(&r->hdrs), hdrs_len);
+  if (framing == FRAME_LENGTH) {
+    p = PUT_LIT(p, "Content-Length: ");
+    p = put_u64(p, length);
+    p = PUT_LIT(p, "\r\n");
+  } else if (framing == FRAME_CHUNKED) {
+    p = PUT_LIT(p, "Transfer-Encoding: chunked\r\n");
+  }
+  if (close) {
+    p = PUT_LIT(p, "Connection: close\r\n");
+  } else if (r->req != NULL && r->req->minor == 0) {
+    p = PUT_LIT(p, "Connection: keep-alive\r\n");
+  }
+  p = PUT_LIT(p, "\r\n");
+  mu_buffer_has_written(out, (size_t)(p - start));
+  return 0;
+}
+
+int mu_http_response_format_simple(mu_buffer_t *out, const char *date, size_t date_len,
+                                   int status, bool close) {
+  const char *reason = mu_http_status_reason(status);
+  size_t reason_len = strlen(reason);
+  bool body = !no_body_status(status);
+  int rc = mu_buffer_ensure_writable(out, 160 + 2 * reason_len + date_len);
+  if (rc != 0)
+    return rc;
+  char *start = mu_buffer_begin_write(out);
+  char *p = PUT_LIT(start, "HTTP/1.1 ");
+  p = put_u64(p, (uint64_t)status);
+  *p++ = ' ';
+  p = put(p, reason, reason_len);
+  p = PUT_LIT(p, "\r\n");
+  p = PUT_LIT(p, k_server_line);
+  p = put(p, date, date_len);
+  if (body) {
+    p = PUT_LIT(p, "Content-Type: text/plain\r\nContent-Length: ");
+    p = put_u64(p, reason_len + 1);
+    p = PUT_LIT(p, "\r\n");
+  }
+  if (close)
+    p = PUT_LIT(p, "Connection: close\r\n");
+  p = PUT_LIT(p, "\r\n");
+  if (body) {
+    p = put(p, reason, reason_len);
+    *p++ = '\n';
+  }
+  mu_buffer_has_written(out, (size_t)(p - start));
+  return 0;
+}
+
+static bool wants_close(const mu_http_response_t *r) {
+  return r->close || r->req == NULL || !mu_http_request_keep_alive(r->req);
+}
+
+/* ---- finishing, in the loop thread --------------------------------------- */
+
+static void finish(mu_http_response_t *r, bool close) {
+  clear_after_finish(r);
+  mu_http_conn_response_done(r->hc, close);
+}
+
+/* The connection could not take the response (memory ran out): close it. */
+static int fail(mu_http_response_t *r, int rc) {
+  MU_LOG_ERROR("HTTP response: %s; closing the connection", mu_strerror_tl(-rc));
+  mu_tcp_connection_force_close(r->hc->conn);
+  finish(r, true);
+  return rc;
+}
+
+/* The in-memory body plus `extra` (send_text's, not copied first). */
+static int send_in_loop(mu_http_response_t *r, const char *extra, size_t extra_len) {
+  http_conn_t *hc = r->hc;
+  if (hc->gone) {
+    finish(r, true);
+    return 0;
+  }
+  bool close = wants_close(r);
+  bool nobody = no_body_status(r->status);
+  size_t blen = mu_buffer_readable_bytes(&r->body);
+  uint64_t total = (uint64_t)blen + extra_len;
+  mu_buffer_t *out = mu_http_conn_out(hc);
+  int rc = format_head(r, out, r->status == 304 || nobody ? FRAME_NONE : FRAME_LENGTH,
+                       total, close);
+  if (rc != 0)
+    return fail(r, rc);
+  if (!nobody && !is_head(r) && total > 0) {
+    if (total <= INLINE_BODY_MAX) {
+      if ((rc = mu_buffer_append(out, mu_buffer_peek(&r->body), blen)) != 0 ||
+          (rc = mu_buffer_append(out, extra, extra_len)) != 0)
+        return fail(r, rc);
+    } else {
+      mu_http_loop_flush(hc->lp);
+      if (blen > 0)
+        mu_tcp_connection_send(hc->conn, mu_buffer_peek(&r->body), blen);
+      if (extra_len > 0)
+        mu_tcp_connection_send(hc->conn, extra, extra_len);
+    }
+  }
+  finish(r, close);
+  return 0;
+}
+
+static int send_file_in_loop(mu_http_response_t *r, int fd, uint64_t offset,
+                             uint64_t len) {
+  http_conn_t *hc = r->hc;
+  if (hc->gone) {
+    close(fd);
+    finish(r, true);
+    return 0;
+  }
+  bool close_conn = wants_close(r);
+  bool nobody = no_body_status(r->status);
+  mu_buffer_t *out = mu_http_conn_out(hc);
+  int rc = format_head(r, out, nobody ? FRAME_NONE : FRAME_LENGTH, len, close_conn);
+  if (rc != 0) {
+    close(fd);
+    return fail(r, rc);
+  }
+  /* The head must be in the stream before the file region. */
+  mu_http_loop_flush(hc->lp);
+  if (nobody || is_head(r) || len == 0) {
+    close(fd);
+  } else {
+    rc = mu_tcp_connection_send_file(hc->conn, fd, offset, len);
+    if (rc == -ENOMEM)
+      return fail(r, rc);
+  }
+  finish(r, close_conn);
+  return 0;
+}
+
+static int begin_in_loop(mu_http_response_t *r) {
+  http_conn_t *hc = r->hc;
+  r->state = MU_RESP_STREAMING;
+  if (hc->gone)
+    return 0;
+  bool nobody = no_body_status(r->status);
+  bool v11 = r->req != NULL && r->req->minor >= 1;
+  r->body_allowed = !nobody && !is_head(r);
+  int framing = FRAME_NONE;
+  if (!nobody && v11) {
+    framing = FRAME_CHUNKED;
+    r->chunked = true;
+  } else if (r->body_allowed) {
+    r->close_after = true; /* HTTP/1.0: the close delimits the body */
+  }
+  r->close = wants_close(r) || r->close_after;
+  int rc = format_head(r, mu_http_conn_out(hc), framing, 0, r->close);
+  if (rc != 0) {
+    MU_LOG_ERROR("HTTP response: no memory for a head; closing the connection");
+    mu_tcp_connection_force_close(hc->conn);
+    return rc;
+  }
+  mu_http_loop_flush(hc->lp);
+  return 0;
+}
+
+static size_t queued_output(http_conn_t *hc) {
+  return mu_buffer_readable_bytes(mu_tcp_connection_output_buffer(hc->conn));
+}
+
+static int write_in_loop(mu_http_response_t *r, const void *data, size_t len) {
+  http_conn_t *hc = r->hc;
+  if (hc->gone || !mu_tcp_connection_connected(hc->conn))
+    return -ECONNRESET;
+  if (len > 0 && r->body_allowed) {
+    mu_buffer_t *out = mu_http_conn_out(hc);
+    int rc = 0;
+    char line[24];
+    size_t line_len = 0;
+    if (r->chunked) {
+      char *p = put_hex(line, len);
+      p = PUT_LIT(p, "\r\n");
+      line_len = (size_t)(p - line);
+    }
+    if (len <= INLINE_BODY_MAX) {
+      if ((rc = mu_buffer_append(out, line, line_len)) != 0 ||
+          (rc = mu_buffer_append(out, data, len)) != 0 ||
+          (r->chunked && (rc = mu_buffer_append(out, "\r\n", 2)) != 0))
+        return rc;
+      rc = mu_http_loop_flush(hc->lp);
+    } else {
+      if ((rc = mu_buffer_append(out, line, line_len)) != 0)
+        return rc;
+      mu_http_loop_flush(hc->lp);
+      rc = mu_tcp_connection_send(hc->conn, data, len);
+      if (rc == 0 && r->chunked)
+        rc = mu_tcp_connection_send(hc->conn, "\r\n", 2);
+    }
+    if (rc == -ENOTCONN)
+      return -ECONNRESET;
+    if (rc != 0)
+      return rc;
+  }
+  size_t q = queued_output(hc);
+  atomic_store_explicit(&r->outq, q, memory_order_relaxed);
+  if (q >= hc->sh->high_water_mark) {
+    r->drain_wait = true;
+    return 1;
+  }
+  return 0;
+}
+
+static int end_in_loop(mu_http_response_t *r) {
+  http_conn_t *hc = r->hc;
+  bool gone = hc->gone || !mu_tcp_connection_connected(hc->conn);
+  if (!gone && r->chunked && r->body_allowed) {
+    mu_buffer_t *out = mu_http_conn_out(hc);
+    if (mu_buffer_append(out, "0\r\n\r\n", 5) != 0)
+      return fail(r, -ENOMEM);
+  }
+  finish(r, r->close);
+  return gone ? -ECONNRESET : 0;
+}
+
+/* write() from another thread returned 1: here the loop decides whether the
+ * output is already below the mark (drain now) or not (at write-complete). */
+static void check_drain_in_loop(mu_http_response_t *r) {
+  if (r->state != MU_RESP_STREAMING)
+    return;
+  if (r->hc->gone || queued_output(r->hc) < r->hc->sh->high_water_mark) {
+    r->drain_wait = false;
+    if (r->drain)
+      r->drain(r, r->drain_arg);
+  } else {
+    r->drain_wait = true;
+  }
+}
+
+void mu_http_response_output_drained(mu_http_response_t *r) {
+  if (r->state != MU_RESP_STREAMING)
+    return;
+  size_t q = queued_output(r->hc);
+  atomic_store_explicit(&r->outq, q, memory_order_relaxed);
+  if (r->drain_wait && q < r->hc->sh->high_water_mark) {
+    r->drain_wait = false;
+    if (r->drain)
+      r->drain(r, r->drain_arg);
+  }
+}
+
+void mu_http_response_conn_gone(mu_http_response_t *r) {
+  if (r->state == MU_RESP_STREAMING && r->drain_wait) {
+    r->drain_wait = false;
+    if (r->drain)
+      r->drain(r, r->drain_arg);
+  }
+}
+
+/* ---- carrying calls from other threads ----------------------------------- */
+
+enum { OP_SEND, OP_SEND_FILE, OP_BEGIN, OP_WRITE, OP_END, OP_CHECK_DRAIN };
+
+typedef struct resp_op {
+  mu_http_response_t *r;
+  int kind;
+  int fd;
+  uint64_t offset;
+  uint64_t len;
+  char data[];
+} resp_op_t;
+
+static void op_run(void *p) {
+  resp_op_t *op = p;
+  mu_http_response_t *r = op->r;
+  switch (op->kind) {
+    case OP_BEGIN:
+      begin_in_loop(r);
+      break;
+    case OP_WRITE:
+      atomic_fetch_sub_explicit(&r->xq, (size_t)op->len, memory_order_relaxed);
+      if (r->state == MU_RESP_STREAMING)
+        write_in_loop(r, op->data, (size_t)op->len);
+      break;
+    case OP_CHECK_DRAIN:
+      check_drain_in_loop(r);
+      break;
+  }
+  mu_free(op);
+}
+
+static bool in_loop(const mu_http_response_t *r) {
+  return mu_event_loop_is_in_loop_thread(mu_tcp_connection_get_loop(r->hc->conn));
+}
+
+/* Queues op into the connection's loop. The response holds a reference on the
+ * connection from the moment its handler returned unfinished, and the loop
+ * runs queued work before it is freed, so the op finds both. */
+static int queue_op(mu_http_response_t *r, int kind, const void *data, size_t len, int fd,
+                    uint64_t offset, uint64_t flen) {
+  resp_op_t *op = mu_malloc(sizeof *op + len);
+  if (op == NULL)
+    return -ENOMEM;
+  op->r = r;
+  op->kind = kind;
+  op->fd = fd;
+  op->offset = offset;
+  op->len = kind == OP_WRITE ? len : flen;
+  if (len > 0)
+    memcpy(op->data, data, len);
+  if (kind == OP_WRITE)
+    atomic_fetch_add_explicit(&r->xq, len, memory_order_relaxed);
+  if (mu_event_loop_queue_in_loop(mu_tcp_connection_get_loop(r->hc->conn), op_run, op) !=
+      0) {
+    if (kind == OP_WRITE)
+      atomic_fetch_sub_explicit(&r->xq, len, memory_order_relaxed);
+    mu_free(op);
+    return -ENOMEM;
+  }
+  return 0;
+}
+
+/* The finishing call of a response from another thread: its storage is in
+ * the response and the loop falls back to a task when memory runs out, so a
+ * finish always reaches the loop (the client is never left waiting). */
+static void fin_run(void *p) {
+  mu_http_response_t *r = p;
+  switch (r->fin_kind) {
+    case OP_SEND:
+      send_in_loop(r, NULL, 0);
+      break;
+    case OP_SEND_FILE:
+      send_file_in_loop(r, r->fin_fd, r->fin_offset, r->fin_len);
+      break;
+    default:
+      end_in_loop(r);
+      break;
+  }
+}
+
+static void fin_task(mu_loop_task_t *task) {
+  fin_run((char *)task - offsetof(mu_http_response_t, fin_task));
+}
+
+static int queue_finish(mu_http_response_t *r, int kind, int fd, uint64_t offset,
+                        uint64_t len) {
+  r->fin_kind = kind;
+  r->fin_fd = fd;
+  r->fin_offset = offset;
+  r->fin_len = len;
+  r->fin_task.fn = fin_task;
+  mu_event_loop_queue_in_loop_or_task(mu_tcp_connection_get_loop(r->hc->conn), fin_run, r,
+                                      &r->fin_task);
+  return 0;
+}
+
+/* ---- the finishing calls ------------------------------------------------- */
+
+int mu_http_response_send(mu_http_response_t *resp) {
+  if (resp->state != MU_RESP_BUILDING)
+    return -EINVAL;
+  if (in_loop(resp))
+    return send_in_loop(resp, NULL, 0);
+  return queue_finish(resp, OP_SEND, -1, 0, 0);
+}
+
+int mu_http_response_send_text(mu_http_response_t *resp, int status, const char *body) {
+  if (resp->state != MU_RESP_BUILDING || body == NULL)
+    return -EINVAL;
+  int rc = mu_http_response_set_status(resp, status, NULL);
+  if (rc != 0)
+    return rc;
+  resp->default_text = true;
+  if (in_loop(resp))
+    return send_in_loop(resp, body, strlen(body));
+  if ((rc = mu_http_response_append_body(resp, body, strlen(body))) != 0)
+    return rc;
+  return queue_finish(resp, OP_SEND, -1, 0, 0);
+}
+
+int mu_http_response_send_file(mu_http_response_t *resp, int fd, uint64_t offset,
+                               uint64_t len) {
+  if (resp->state != MU_RESP_BUILDING || mu_buffer_readable_bytes(&resp->body) > 0 ||
+      fd < 0) {
+    if (fd >= 0)
+      close(fd);
+    return -EINVAL;
+  }
+  if (in_loop(resp))
+    return send_file_in_loop(resp, fd, offset, len);
+  return queue_finish(resp, OP_SEND_FILE, fd, offset, len);
+}
+
+int mu_http_response_begin(mu_http_response_t *resp, mu_http_drain_fn drain, void *arg) {
+  if (resp->state != MU_RESP_BUILDING)
+    return -EINVAL;
+  resp->drain = drain;
+  resp->drain_arg = arg;
+  if (in_loop(resp))
+    return begin_in_loop(resp);
+  /* The state changes here so that write() and end() from this thread see it;
+   * the loop reads it only after the op below. */
+  resp->state = MU_RESP_STREAMING;
+  return queue_op(resp, OP_BEGIN, NULL, 0, -1, 0, 0);
+}
+
+int mu_http_response_write(mu_http_response_t *resp, const void *data, size_t len) {
+  if (resp->state != MU_RESP_STREAMING)
+    return -EINVAL;
+  if (in_loop(resp))
+    return write_in_loop(resp, data, len);
+  if (!mu_tcp_connection_connected(resp->hc->conn))
+    return -ECONNRESET;
+  if (len == 0)
+    return 0;
+  int rc = queue_op(resp, OP_WRITE, data, len, -1, 0, 0);
+  if (rc != 0)
+    return rc;
+  size_t ahead = atomic_load_explicit(&resp->xq, memory_order_relaxed) +
+                 atomic_load_explicit(&resp->outq, memory_order_relaxed);
+  if (ahead < resp->hc->sh->high_water_mark)
+    return 0;
+  rc = queue_op(resp, OP_CHECK_DRAIN, NULL, 0, -1, 0, 0);
+  return rc == 0 ? 1 : rc;
+}
+
+int mu_http_response_end(mu_http_response_t *resp) {
+  if (resp->state != MU_RESP_STREAMING)
+    return -EINVAL;
+  if (in_loop(resp))
+    return end_in_loop(resp);
+  bool gone = !mu_tcp_connection_connected(resp->hc->conn);
+  queue_finish(resp, OP_END, -1, 0, 0);
+  return gone ? -ECONNRESET : 0;
+}

@@ -1,0 +1,491 @@
+/* HttpServer: a TcpServer whose message callback drives the sans-IO parser,
+ * hands complete requests to the handler one at a time (pipelining in order),
+ * batches the responses of one read event into one send, and enforces the
+ * limits and timeouts with one sweep timer per loop. */
+#include "cmuduo/http/http_server.h"
+
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "cmuduo/base/alloc.h"
+#include "cmuduo/base/logging.h"
+#include "http_server_internal.h"
+
+struct mu_http_server {
+  mu_event_loop_t *loop;
+  mu_tcp_server_t *tcp;
+  http_shared_t *sh;
+  _Atomic bool started;
+};
+
+/* The batch is given back when it grew past this (a large streamed chunk). */
+#define OUT_KEEP_MAX (256u * 1024)
+
+static const char k_continue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+/* ---- shared state -------------------------------------------------------- */
+
+static void shared_unref(http_shared_t *sh) {
+  if (atomic_fetch_sub_explicit(&sh->refcnt, 1, memory_order_acq_rel) != 1)
+    return;
+  for (size_t i = 0; i < sh->nloops; ++i) {
+    mu_buffer_destroy(&sh->loops[i]->out);
+    mu_free(sh->loops[i]);
+  }
+  mu_free(sh->loops);
+  pthread_mutex_destroy(&sh->mutex);
+  mu_free(sh);
+}
+
+static int64_t loop_now_us(const http_loop_t *lp) {
+  return mu_event_loop_poll_return_time(lp->loop).us;
+}
+
+/* ---- per-loop state ------------------------------------------------------ */
+
+const char *mu_http_loop_date(http_loop_t *lp, size_t *len) {
+  int64_t now = loop_now_us(lp);
+  if (now >= lp->date_next_us) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    memcpy(lp->date_line, "Date: ", 6);
+    size_t n = mu_http_format_date((int64_t)ts.tv_sec, lp->date_line + 6,
+                                   sizeof lp->date_line - 8);
+    memcpy(lp->date_line + 6 + n, "\r\n", 2);
+    lp->date_len = 6 + n + 2;
+    /* Stale at the next wall-clock second (measured on the loop's clock). */
+    lp->date_next_us = now + (1000000 - ts.tv_nsec / 1000);
+  }
+  *len = lp->date_len;
+  return lp->date_line;
+}
+
+int mu_http_loop_flush(http_loop_t *lp) {
+  int rc = 0;
+  size_t n = mu_buffer_readable_bytes(&lp->out);
+  if (lp->out_conn != NULL && n > 0)
+    rc = mu_tcp_connection_send(lp->out_conn, mu_buffer_peek(&lp->out), n);
+  mu_buffer_retrieve_all(&lp->out);
+  lp->out_conn = NULL;
+  if (mu_buffer_internal_capacity(&lp->out) > OUT_KEEP_MAX)
+    mu_buffer_destroy(&lp->out);
+  return rc;
+}
+
+mu_buffer_t *mu_http_conn_out(http_conn_t *hc) {
+  http_loop_t *lp = hc->lp;
+  if (lp->out_conn != hc->conn) {
+    mu_http_loop_flush(lp);
+    lp->out_conn = hc->conn;
+  }
+  return &lp->out;
+}
+
+static void sweep(void *arg);
+
+static double sweep_period(const http_shared_t *sh) {
+  double m = sh->linger;
+  if (sh->header_timeout > 0 && sh->header_timeout < m)
+    m = sh->header_timeout;
+  if (sh->idle_timeout > 0 && sh->idle_timeout < m)
+    m = sh->idle_timeout;
+  m /= 4;
+  return m < 0.02 ? 0.02 : (m > 1.0 ? 1.0 : m);
+}
+
+/* The state of the calling thread's loop, made on its first connection. */
+static http_loop_t *loop_state(http_shared_t *sh, mu_event_loop_t *loop) {
+  http_loop_t *lp = NULL;
+  pthread_mutex_lock(&sh->mutex);
+  for (size_t i = 0; i < sh->nloops; ++i) {
+    if (sh->loops[i]->loop == loop) {
+      lp = sh->loops[i];
+      break;
+    }
+  }
+  if (lp == NULL && sh->nloops == sh->loops_cap) {
+    size_t cap = sh->loops_cap ? 2 * sh->loops_cap : 4;
+    http_loop_t **v = mu_realloc(sh->loops, cap * sizeof *v);
+    if (v != NULL) {
+      sh->loops = v;
+      sh->loops_cap = cap;
+    }
+  }
+  if (lp == NULL && sh->nloops < sh->loops_cap &&
+      (lp = mu_calloc(1, sizeof *lp)) != NULL) {
+    lp->loop = loop;
+    lp->sh = sh;
+    lp->sweep = mu_event_loop_run_every(loop, sweep_period(sh), sweep, lp);
+    sh->loops[sh->nloops++] = lp;
+  }
+  pthread_mutex_unlock(&sh->mutex);
+  return lp;
+}
+
+/* ---- connections --------------------------------------------------------- */
+
+static void hc_free(void *p) {
+  http_conn_t *hc = p;
+  mu_http_parser_destroy(&hc->parser);
+  mu_http_response_destroy(&hc->resp);
+  http_shared_t *sh = hc->sh;
+  mu_free(hc);
+  shared_unref(sh);
+}
+
+static void list_add(http_loop_t *lp, http_conn_t *hc) {
+  hc->prev = NULL;
+  hc->next = lp->conns;
+  if (lp->conns != NULL)
+    lp->conns->prev = hc;
+  lp->conns = hc;
+  hc->listed = true;
+}
+
+static void list_remove(http_loop_t *lp, http_conn_t *hc) {
+  if (!hc->listed)
+    return;
+  if (hc->prev != NULL)
+    hc->prev->next = hc->next;
+  else
+    lp->conns = hc->next;
+  if (hc->next != NULL)
+    hc->next->prev = hc->prev;
+  hc->prev = hc->next = NULL;
+  hc->listed = false;
+}
+
+static void conn_up(http_shared_t *sh, mu_tcp_connection_t *conn) {
+  mu_event_loop_t *loop = mu_tcp_connection_get_loop(conn);
+  http_loop_t *lp = loop_state(sh, loop);
+  http_conn_t *hc = lp != NULL ? mu_calloc(1, sizeof *hc) : NULL;
+  if (hc == NULL) {
+    MU_LOG_ERROR("HTTP server: out of memory for a connection; closing it");
+    mu_tcp_connection_force_close(conn);
+    return;
+  }
+  hc->conn = conn;
+  hc->sh = sh;
+  hc->lp = lp;
+  hc->resp.hc = hc;
+  hc->resp.state = MU_RESP_IDLE;
+  mu_http_parser_init(&hc->parser, &sh->limits);
+  hc->fresh = true;
+  hc->phase = MU_HC_IDLE;
+  hc->t_mark_us = mu_timestamp_mono_now().us;
+  atomic_fetch_add_explicit(&sh->refcnt, 1, memory_order_relaxed);
+  if (mu_tcp_connection_set_context(conn, hc, hc_free) != 0) {
+    hc_free(hc);
+    mu_tcp_connection_force_close(conn);
+    return;
+  }
+  list_add(lp, hc);
+  /* Responses go out whole in one send; a later small write (a chunk) must
+   * not wait for the ACK of the previous one. */
+  mu_tcp_connection_set_tcp_no_delay(conn, true);
+}
+
+static void conn_down(mu_tcp_connection_t *conn) {
+  http_conn_t *hc = mu_tcp_connection_get_context(conn);
+  if (hc == NULL || hc->gone)
+    return;
+  hc->gone = true;
+  list_remove(hc->lp, hc);
+  if (hc->lp->out_conn == conn) {
+    mu_buffer_retrieve_all(&hc->lp->out);
+    hc->lp->out_conn = NULL;
+  }
+  mu_http_parser_destroy(&hc->parser);
+  if (hc->resp.state == MU_RESP_STREAMING)
+    mu_http_response_conn_gone(&hc->resp);
+}
+
+static void on_connection(mu_tcp_connection_t *conn, void *arg) {
+  if (mu_tcp_connection_connected(conn))
+    conn_up(arg, conn);
+  else
+    conn_down(conn);
+}
+
+static void enter_closing(http_conn_t *hc) {
+  mu_http_loop_flush(hc->lp);
+  mu_tcp_connection_shutdown(hc->conn);
+  hc->phase = MU_HC_CLOSING;
+  hc->t_mark_us = loop_now_us(hc->lp);
+  /* Whatever else the client sent is not answered. */
+  mu_buffer_retrieve_all(mu_tcp_connection_input_buffer(hc->conn));
+}
+
+void mu_http_conn_send_error(http_conn_t *hc, int status) {
+  if (hc->gone || hc->phase == MU_HC_CLOSING)
+    return;
+  size_t date_len;
+  const char *date = mu_http_loop_date(hc->lp, &date_len);
+  if (mu_http_response_format_simple(mu_http_conn_out(hc), date, date_len, status,
+                                     true) != 0) {
+    mu_tcp_connection_force_close(hc->conn);
+  }
+  enter_closing(hc);
+}
+
+static void process_input(http_conn_t *hc, mu_buffer_t *in, int64_t now);
+
+static void resume_functor(void *p) {
+  mu_tcp_connection_t *conn = p;
+  http_conn_t *hc = mu_tcp_connection_get_context(conn);
+  if (hc != NULL && !hc->gone && hc->phase != MU_HC_CLOSING &&
+      hc->phase != MU_HC_PENDING) {
+    process_input(hc, mu_tcp_connection_input_buffer(conn), loop_now_us(hc->lp));
+    /* The input cap may have paused reading while the response was pending. */
+    if (!hc->gone && !mu_tcp_connection_is_reading(conn))
+      mu_tcp_connection_start_read(conn);
+  }
+  mu_tcp_connection_unref(conn); /* the async response's reference */
+}
+
+void mu_http_conn_response_done(http_conn_t *hc, bool close) {
+  mu_http_response_t *r = &hc->resp;
+  bool was_async = r->async_ref;
+  r->async_ref = false;
+  mu_tcp_connection_t *conn = hc->conn;
+  if (!hc->gone) {
+    if (close) {
+      enter_closing(hc);
+    } else {
+      hc->phase = MU_HC_IDLE;
+      hc->t_mark_us = loop_now_us(hc->lp);
+      if (!hc->dispatching)
+        mu_http_loop_flush(hc->lp);
+    }
+  }
+  if (!was_async)
+    return;
+  if (!hc->gone && !close) {
+    /* Go on with requests already buffered, outside whatever called us (a
+     * timer, another connection's handler); the reference moves along. */
+    if (mu_event_loop_queue_in_loop(mu_tcp_connection_get_loop(conn), resume_functor,
+                                    conn) == 0)
+      return;
+    MU_LOG_ERROR("HTTP server: out of memory resuming a connection; closing it");
+    mu_tcp_connection_force_close(conn);
+  }
+  mu_tcp_connection_unref(conn); /* may free hc: last */
+}
+
+static void dispatch(http_conn_t *hc, mu_http_request_t *req) {
+  mu_http_response_t *r = &hc->resp;
+  mu_http_response_reset(r, req);
+  hc->phase = MU_HC_PENDING;
+  hc->fresh = false;
+  http_shared_t *sh = hc->sh;
+  if (sh->handler != NULL)
+    sh->handler(req, r, sh->handler_arg);
+  else
+    mu_http_response_send_text(r, 404, "Not Found\n");
+  if (r->state != MU_RESP_DONE) {
+    /* Async: the response keeps the connection until it is finished. */
+    mu_tcp_connection_ref(hc->conn);
+    r->async_ref = true;
+  }
+}
+
+/* Parses and answers every complete request in `in`, until one is pending. */
+static void process_input(http_conn_t *hc, mu_buffer_t *in, int64_t now) {
+  hc->dispatching = true;
+  while (hc->phase != MU_HC_PENDING && hc->phase != MU_HC_CLOSING && !hc->gone) {
+    size_t n = 0;
+    mu_http_parse_result_t rc = mu_http_parser_execute(&hc->parser, mu_buffer_peek(in),
+                                                       mu_buffer_readable_bytes(in), &n);
+    mu_buffer_retrieve(in, n);
+    if (rc == MU_HTTP_NEED_MORE) {
+      if (hc->phase == MU_HC_IDLE && !mu_http_parser_idle(&hc->parser)) {
+        hc->phase = MU_HC_HEAD;
+        hc->t_mark_us = now;
+      } else if (hc->phase == MU_HC_BODY) {
+        hc->t_mark_us = now;
+      }
+      break;
+    }
+    if (rc == MU_HTTP_ERROR) {
+      mu_http_conn_send_error(hc, mu_http_parser_error_status(&hc->parser));
+      break;
+    }
+    if (rc == MU_HTTP_HEADERS_DONE) {
+      hc->phase = MU_HC_BODY;
+      hc->t_mark_us = now;
+      if (mu_http_request_expect_continue(mu_http_parser_current_request(&hc->parser)) &&
+          mu_buffer_append(mu_http_conn_out(hc), k_continue, sizeof k_continue - 1) !=
+              0) {
+        mu_tcp_connection_force_close(hc->conn);
+        break;
+      }
+      continue;
+    }
+    dispatch(hc, mu_http_parser_take_request(&hc->parser));
+  }
+  if (hc->phase == MU_HC_CLOSING)
+    mu_buffer_retrieve_all(in);
+  hc->dispatching = false;
+  mu_http_loop_flush(hc->lp);
+}
+
+static void on_message(mu_tcp_connection_t *conn, mu_buffer_t *buf, mu_timestamp_t when,
+                       void *arg) {
+  (void)arg;
+  http_conn_t *hc = mu_tcp_connection_get_context(conn);
+  if (hc == NULL || hc->phase == MU_HC_CLOSING || hc->gone) {
+    mu_buffer_retrieve_all(buf);
+    return;
+  }
+  if (hc->phase == MU_HC_PENDING)
+    return; /* kept until the response is finished (bounded by the input cap) */
+  process_input(hc, buf, when.us);
+}
+
+static void on_write_complete(mu_tcp_connection_t *conn, void *arg) {
+  (void)arg;
+  http_conn_t *hc = mu_tcp_connection_get_context(conn);
+  if (hc != NULL && !hc->gone && hc->resp.state == MU_RESP_STREAMING)
+    mu_http_response_output_drained(&hc->resp);
+}
+
+/* ---- timeouts ------------------------------------------------------------ */
+
+static bool expired(int64_t now, int64_t mark, double seconds) {
+  return seconds > 0 && now - mark >= (int64_t)(seconds * 1e6);
+}
+
+/* One timer per loop instead of one per connection: a pass over the loop's
+ * connections a few times per shortest timeout. */
+static void sweep(void *arg) {
+  http_loop_t *lp = arg;
+  const http_shared_t *sh = lp->sh;
+  int64_t now = mu_timestamp_mono_now().us;
+  for (http_conn_t *hc = lp->conns; hc != NULL; hc = hc->next) {
+    switch (hc->phase) {
+      case MU_HC_IDLE:
+        if (expired(now, hc->t_mark_us,
+                    hc->fresh ? sh->header_timeout : sh->idle_timeout)) {
+          hc->phase = MU_HC_CLOSING;
+          hc->t_mark_us = now;
+          mu_tcp_connection_force_close(hc->conn); /* silently */
+        }
+        break;
+      case MU_HC_HEAD:
+        if (expired(now, hc->t_mark_us, sh->header_timeout))
+          mu_http_conn_send_error(hc, 408);
+        break;
+      case MU_HC_BODY:
+        if (expired(now, hc->t_mark_us, sh->idle_timeout))
+          mu_http_conn_send_error(hc, 408);
+        break;
+      case MU_HC_CLOSING:
+        if (expired(now, hc->t_mark_us, sh->linger)) {
+          hc->t_mark_us = INT64_MAX / 2; /* once */
+          mu_tcp_connection_force_close(hc->conn);
+        }
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+/* ---- the server ---------------------------------------------------------- */
+
+mu_http_server_t *mu_http_server_new(mu_event_loop_t *loop, const mu_inet_address_t *addr,
+                                     const char *name, int options) {
+  mu_http_server_t *s = mu_calloc(1, sizeof *s);
+  http_shared_t *sh = mu_calloc(1, sizeof *sh);
+  if (s == NULL || sh == NULL) {
+    mu_free(s);
+    mu_free(sh);
+    errno = ENOMEM;
+    return NULL;
+  }
+  s->tcp = mu_tcp_server_new(loop, addr, name ? name : "HttpServer", options);
+  if (s->tcp == NULL) {
+    int err = errno;
+    mu_free(s);
+    mu_free(sh);
+    errno = err;
+    return NULL;
+  }
+  s->loop = loop;
+  s->sh = sh;
+  atomic_init(&sh->refcnt, 1);
+  pthread_mutex_init(&sh->mutex, NULL);
+  sh->limits = mu_http_limits_default();
+  sh->header_timeout = MU_HTTP_DEFAULT_HEADER_TIMEOUT;
+  sh->idle_timeout = MU_HTTP_DEFAULT_IDLE_TIMEOUT;
+  sh->high_water_mark = MU_HTTP_DEFAULT_HIGH_WATER_MARK;
+  mu_tcp_server_set_connection_callback(s->tcp, on_connection, sh);
+  mu_tcp_server_set_message_callback(s->tcp, on_message, sh);
+  mu_tcp_server_set_write_complete_callback(s->tcp, on_write_complete, sh);
+  return s;
+}
+
+void mu_http_server_free(mu_http_server_t *s) {
+  if (s == NULL)
+    return;
+  mu_event_loop_assert_in_loop_thread(s->loop);
+  http_shared_t *sh = s->sh;
+  /* The base loop outlives the server: its sweep must stop now. The I/O
+   * loops' sweeps end with their loops, inside mu_tcp_server_free. */
+  pthread_mutex_lock(&sh->mutex);
+  for (size_t i = 0; i < sh->nloops; ++i) {
+    if (sh->loops[i]->loop == s->loop)
+      mu_event_loop_cancel(s->loop, sh->loops[i]->sweep);
+  }
+  pthread_mutex_unlock(&sh->mutex);
+  mu_tcp_server_free(s->tcp);
+  shared_unref(sh);
+  mu_free(s);
+}
+
+void mu_http_server_set_handler(mu_http_server_t *s, mu_http_handler_fn fn, void *arg) {
+  s->sh->handler = fn;
+  s->sh->handler_arg = arg;
+}
+
+void mu_http_server_set_thread_num(mu_http_server_t *s, int n) {
+  mu_tcp_server_set_thread_num(s->tcp, n);
+}
+
+void mu_http_server_set_limits(mu_http_server_t *s, const mu_http_limits_t *limits) {
+  s->sh->limits = limits ? *limits : mu_http_limits_default();
+}
+
+void mu_http_server_set_header_timeout(mu_http_server_t *s, double seconds) {
+  s->sh->header_timeout = seconds > 0 ? seconds : 0;
+}
+
+void mu_http_server_set_idle_timeout(mu_http_server_t *s, double seconds) {
+  s->sh->idle_timeout = seconds > 0 ? seconds : 0;
+}
+
+void mu_http_server_set_high_water_mark(mu_http_server_t *s, size_t bytes) {
+  s->sh->high_water_mark = bytes > 0 ? bytes : 1;
+}
+
+int mu_http_server_start(mu_http_server_t *s) {
+  if (!atomic_exchange(&s->started, true)) {
+    http_shared_t *sh = s->sh;
+    sh->linger = 5.0;
+    mu_tcp_server_set_high_water_mark_callback(s->tcp, NULL, NULL, sh->high_water_mark);
+    /* Input waits unparsed only while a response is pending: a pipelining
+     * client may run ahead by about one request head, not without bound. */
+    size_t cap = sh->limits.max_request_line + sh->limits.max_header_bytes + 4096;
+    if (cap < 64 * 1024)
+      cap = 64 * 1024;
+    if (cap > MU_TCP_DEFAULT_INPUT_CAP)
+      cap = MU_TCP_DEFAULT_INPUT_CAP;
+    mu_tcp_server_set_input_cap(s->tcp, cap);
+  }
+  return mu_tcp_server_start(s->tcp);
+}
+
+mu_tcp_server_t *mu_http_server_tcp_server(mu_http_server_t *s) {
+  return s->tcp;
+}
