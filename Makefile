@@ -50,3 +50,15 @@ install: all
 
 clean:
 	rm -rf build build-release build-asan build-tsan
+
+# libFuzzer targets (fuzz/fuzz_*.c; clang installed by fuzz/run.sh if missing):
+#   make fuzz      300 s per target (FUZZ_SECONDS to change)
+#   make fuzz-ci   30 s per target, the short run CI can afford
+.PHONY: fuzz fuzz-ci
+FUZZ_SECONDS ?= 300
+
+fuzz:
+	bash fuzz/run.sh $(FUZZ_SECONDS)
+
+fuzz-ci:
+	bash fuzz/run.sh 30
