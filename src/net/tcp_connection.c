@@ -35,7 +35,9 @@ typedef struct conn_ext {
   mu_timestamp_t delayed_close_when;
   out_file_t *files; /* loop thread only; k_sending_file while not NULL */
   out_file_t *files_tail;
-  size_t files_before; /* sum of the regions' `before` */
+  size_t files_before;      /* sum of the regions' `before` */
+  bool own_high_water_mark; /* set_high_water_mark was called: use the next field */
+  size_t high_water_mark;
 } conn_ext_t;
 
 enum {
@@ -56,7 +58,6 @@ struct mu_tcp_connection {
   mu_buffer_t output;
   _Atomic(conn_ext_t *) ext;
   uint64_t id;
-  size_t high_water_mark;
   _Atomic int64_t created_us;
   _Atomic int64_t last_receive_us;
   _Atomic uint64_t bytes_received;
@@ -143,7 +144,6 @@ mu_tcp_connection_t *mu_tcp_connection_new(mu_event_loop_t *loop, mu_conn_owner_
   conn->remove_task.fn = remove_task_fn;
   conn->destroy_task.fn = destroy_task_fn;
   conn->id = id;
-  conn->high_water_mark = owner->high_water_mark;
   atomic_init(&conn->created_us, mu_timestamp_mono_now().us);
   conn->peer = *peer;
   mu_sockets_set_keep_alive(fd, true);
@@ -305,8 +305,9 @@ static void mu_tcp_connection_handle_close(mu_channel_t *ch, void *arg) {
   notify_connection(conn);
   /* Last: hand the connection to its owner's loop (TcpServer::removeConnection). */
   mu_tcp_connection_ref(conn);
-  mu_event_loop_run_in_loop_or_task(conn->owner->loop, mu_tcp_connection_remove_in_owner_loop,
-                                    conn, &conn->remove_task);
+  mu_event_loop_run_in_loop_or_task(conn->owner->loop,
+                                    mu_tcp_connection_remove_in_owner_loop, conn,
+                                    &conn->remove_task);
   mu_tcp_connection_unref(conn);
 }
 
@@ -359,6 +360,15 @@ static conn_ext_t *get_ext(mu_tcp_connection_t *conn) {
     return ext;
   }
   return fresh;
+}
+
+/* The owner's mark unless the connection has its own: kept out of the
+ * connection struct, which every idle connection pays for. Loop thread. */
+static size_t high_water_mark(const mu_tcp_connection_t *conn) {
+  const conn_ext_t *ext = atomic_load_explicit(&conn->ext, memory_order_relaxed);
+  if (ext != NULL && ext->own_high_water_mark)
+    return ext->high_water_mark;
+  return conn->owner->high_water_mark;
 }
 
 typedef struct delayed_close {
@@ -594,8 +604,8 @@ static int queue_output(mu_tcp_connection_t *conn, const char *data, size_t len)
    * must see output pending, or it would half-close with the bytes unsent. */
   if (!mu_channel_is_writing(&conn->channel))
     mu_channel_enable_writing(&conn->channel);
-  size_t mark = conn->high_water_mark;
   mu_conn_owner_t *o = conn->owner;
+  size_t mark = high_water_mark(conn);
   if (mark != 0 && old < mark && old + len >= mark && o->high_water_mark_cb) {
     o->high_water_mark_cb(conn, old + len, o->high_water_mark_arg);
   }
@@ -917,8 +927,14 @@ void *mu_tcp_connection_get_context(const mu_tcp_connection_t *conn) {
   return ext ? ext->context : NULL;
 }
 
-void mu_tcp_connection_set_high_water_mark(mu_tcp_connection_t *conn, size_t mark) {
-  conn->high_water_mark = mark;
+int mu_tcp_connection_set_high_water_mark(mu_tcp_connection_t *conn, size_t mark) {
+  MU_ASSERT_IN_LOOP_THREAD(loop_of(conn));
+  conn_ext_t *ext = get_ext(conn);
+  if (ext == NULL)
+    return -ENOMEM;
+  ext->high_water_mark = mark;
+  ext->own_high_water_mark = true;
+  return 0;
 }
 mu_buffer_t *mu_tcp_connection_input_buffer(mu_tcp_connection_t *conn) {
   return &conn->input;

@@ -119,8 +119,9 @@ int mu_tcp_connection_set_context(mu_tcp_connection_t *conn, void *ctx,
                                   void (*free_fn)(void *ctx));
 void *mu_tcp_connection_get_context(const mu_tcp_connection_t *conn);
 
-/* Per-connection high-water mark (bytes; 0 disables). Loop thread only. */
-void mu_tcp_connection_set_high_water_mark(mu_tcp_connection_t *conn, size_t mark);
+/* This connection's high-water mark (bytes; 0 disables), instead of the
+ * server's or client's. Loop thread only. Returns 0 or -ENOMEM. */
+int mu_tcp_connection_set_high_water_mark(mu_tcp_connection_t *conn, size_t mark);
 
 /* The buffers; loop thread only. */
 mu_buffer_t *mu_tcp_connection_input_buffer(mu_tcp_connection_t *conn);
