@@ -6,6 +6,7 @@
 #define CMUDUO_TESTS_TEST_HTTP_SERVER_UTIL_H
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <strings.h>
 
@@ -94,6 +95,77 @@ static inline size_t ht_server_wait_connections(ht_server_t *s, size_t want,
       return c.n;
     tt_sleep_ms(5);
   }
+}
+
+/* ---- a worker thread for async handlers ------------------------------------ */
+
+typedef struct ht_job {
+  struct ht_job *next;
+  void (*fn)(void *);
+  void *arg;
+} ht_job_t;
+
+typedef struct ht_worker {
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  ht_job_t *head, *tail;
+  bool stop;
+} ht_worker_t;
+
+static inline void *ht_worker_main(void *p) {
+  ht_worker_t *w = p;
+  pthread_mutex_lock(&w->mu);
+  for (;;) {
+    while (w->head == NULL && !w->stop)
+      pthread_cond_wait(&w->cv, &w->mu);
+    if (w->head == NULL)
+      break;
+    ht_job_t *j = w->head;
+    w->head = j->next;
+    if (w->head == NULL)
+      w->tail = NULL;
+    pthread_mutex_unlock(&w->mu);
+    j->fn(j->arg);
+    free(j);
+    pthread_mutex_lock(&w->mu);
+  }
+  pthread_mutex_unlock(&w->mu);
+  return NULL;
+}
+
+static inline void ht_worker_start(ht_worker_t *w) {
+  memset(w, 0, sizeof *w);
+  pthread_mutex_init(&w->mu, NULL);
+  pthread_cond_init(&w->cv, NULL);
+  CHECK_EQ(pthread_create(&w->thread, NULL, ht_worker_main, w), 0);
+}
+
+/* Runs fn(arg) in the worker thread, after the jobs posted before. */
+static inline void ht_worker_post(ht_worker_t *w, void (*fn)(void *), void *arg) {
+  ht_job_t *j = calloc(1, sizeof *j);
+  CHECK(j != NULL);
+  j->fn = fn;
+  j->arg = arg;
+  pthread_mutex_lock(&w->mu);
+  if (w->tail)
+    w->tail->next = j;
+  else
+    w->head = j;
+  w->tail = j;
+  pthread_cond_signal(&w->cv);
+  pthread_mutex_unlock(&w->mu);
+}
+
+/* Runs what was posted, then joins. */
+static inline void ht_worker_stop(ht_worker_t *w) {
+  pthread_mutex_lock(&w->mu);
+  w->stop = true;
+  pthread_cond_signal(&w->cv);
+  pthread_mutex_unlock(&w->mu);
+  pthread_join(w->thread, NULL);
+  pthread_mutex_destroy(&w->mu);
+  pthread_cond_destroy(&w->cv);
 }
 
 /* ---- the client ------------------------------------------------------------ */
