@@ -29,14 +29,16 @@ void mu_channel_init(mu_channel_t *ch, mu_event_loop_t *loop, int fd,
 
 mu_channel_t *mu_channel_new(mu_event_loop_t *loop, int fd, void *arg) {
   user_channel_t *uc = mu_calloc(1, sizeof *uc);
-  if (uc == NULL) return NULL;
+  if (uc == NULL)
+    return NULL;
   mu_channel_init(&uc->ch, loop, fd, &uc->ops, arg);
   uc->ch.flags |= MU_CHANNEL_OWNS_OPS;
   return &uc->ch;
 }
 
 void mu_channel_free(mu_channel_t *ch) {
-  if (ch == NULL) return;
+  if (ch == NULL)
+    return;
   MU_ASSERT_IN_LOOP_THREAD(ch->loop);
   if (!(ch->flags & MU_CHANNEL_OWNS_OPS)) {
     MU_LOG_FATAL("mu_channel_free on a channel embedded in a cmuduo object (fd %d)",
@@ -83,7 +85,8 @@ static int update(mu_channel_t *ch, int events, const char *func) {
   ch->events = events;
   ch->flags |= MU_CHANNEL_ADDED_TO_LOOP;
   int rc = mu_event_loop_update_channel(ch->loop, ch);
-  if (rc != 0) ch->events = old;
+  if (rc != 0)
+    ch->events = old;
   return rc;
 }
 
@@ -104,7 +107,8 @@ int mu_channel_disable_all(mu_channel_t *ch) {
 }
 
 void mu_channel_remove(mu_channel_t *ch) {
-  if (!(ch->flags & MU_CHANNEL_ADDED_TO_LOOP)) return;
+  if (!(ch->flags & MU_CHANNEL_ADDED_TO_LOOP))
+    return;
   ch->events = MU_EV_NONE;
   ch->flags &= ~(uint32_t)MU_CHANNEL_ADDED_TO_LOOP;
   mu_event_loop_remove_channel(ch->loop, ch);
@@ -139,12 +143,13 @@ static char *events_to_string(int fd, int ev, char *buf, size_t len) {
   static const struct {
     int bit;
     const char *name;
-  } k_names[] = {{POLLIN, "IN"},     {POLLPRI, "PRI"},   {POLLOUT, "OUT"},
-                 {POLLHUP, "HUP"},   {POLLRDHUP, "RDHUP"}, {POLLERR, "ERR"},
+  } k_names[] = {{POLLIN, "IN"},    {POLLPRI, "PRI"},     {POLLOUT, "OUT"},
+                 {POLLHUP, "HUP"},  {POLLRDHUP, "RDHUP"}, {POLLERR, "ERR"},
                  {POLLNVAL, "NVAL"}};
   size_t n = (size_t)snprintf(buf, len, "%d: ", fd);
   for (size_t i = 0; i < sizeof k_names / sizeof k_names[0] && n < len; ++i) {
-    if (ev & k_names[i].bit) n += (size_t)snprintf(buf + n, len - n, "%s ", k_names[i].name);
+    if (ev & k_names[i].bit)
+      n += (size_t)snprintf(buf + n, len - n, "%s ", k_names[i].name);
   }
   return buf;
 }
@@ -166,7 +171,8 @@ static void dispatch(mu_channel_t *ch, mu_timestamp_t receive_time) {
   const mu_channel_ops_t *ops = ch->ops;
   int rev = ch->revents;
   if ((rev & POLLHUP) && !(rev & POLLIN)) {
-    if (ch->flags & MU_CHANNEL_LOG_HUP) MU_LOG_WARN("fd = %d: POLLHUP", ch->fd);
+    if (ch->flags & MU_CHANNEL_LOG_HUP)
+      MU_LOG_WARN("fd = %d: POLLHUP", ch->fd);
     if (ops->close) {
       ops->close(ch, ch->arg);
     } else {
@@ -175,28 +181,62 @@ static void dispatch(mu_channel_t *ch, mu_timestamp_t receive_time) {
       MU_LOG_WARN("fd = %d: hang-up with no close callback; channel disabled", ch->fd);
       mu_channel_disable_all(ch);
     }
-    if (dispatch_stopped(ch)) return;
+    if (dispatch_stopped(ch))
+      return;
   }
-  if (rev & POLLNVAL) MU_LOG_WARN("fd = %d: POLLNVAL", ch->fd);
+  if (rev & POLLNVAL)
+    MU_LOG_WARN("fd = %d: POLLNVAL", ch->fd);
   if (rev & (POLLERR | POLLNVAL)) {
-    if (ops->error) ops->error(ch, ch->arg);
-    if (dispatch_stopped(ch)) return;
+    if (ops->error)
+      ops->error(ch, ch->arg);
+    if (dispatch_stopped(ch))
+      return;
   }
   if (rev & (POLLIN | POLLPRI | POLLRDHUP)) {
-    if (ops->read) ops->read(ch, receive_time, ch->arg);
-    if (dispatch_stopped(ch)) return;
+    if (ops->read)
+      ops->read(ch, receive_time, ch->arg);
+    if (dispatch_stopped(ch))
+      return;
   }
-  if ((rev & POLLOUT) && ops->write) ops->write(ch, ch->arg);
+  if ((rev & POLLOUT) && ops->write)
+    ops->write(ch, ch->arg);
 }
 
-void mu_channel_handle_event(mu_channel_t *ch, mu_timestamp_t receive_time) {
+/* A channel tied with mu_channel_tie: its owner holds a reference for the
+ * whole event. */
+static void handle_tied_event(mu_channel_t *ch, mu_timestamp_t receive_time) {
   /* Copied first: the last unref may free the owner, and with it this channel. */
   void (*unref)(void *) = ch->ops->tie_unref;
   void *arg = ch->arg;
-  if (ch->ops->tie_ref) ch->ops->tie_ref(arg);
+  ch->ops->tie_ref(arg);
   ch->flags |= MU_CHANNEL_EVENT_HANDLING;
   dispatch(ch, receive_time);
   ch->flags &= ~(uint32_t)MU_CHANNEL_EVENT_HANDLING;
-  if (ch->flags & MU_CHANNEL_FREE_PENDING) mu_free((user_channel_t *)ch);
-  if (unref) unref(arg);
+  if (ch->flags & MU_CHANNEL_FREE_PENDING)
+    mu_free((user_channel_t *)ch);
+  if (unref)
+    unref(arg);
+}
+
+/* What a callback asked to happen once the event is over. */
+static void finish_deferred(mu_channel_t *ch) {
+  if (ch->flags & MU_CHANNEL_FREE_PENDING) {
+    mu_free((user_channel_t *)ch);
+    return;
+  }
+  ch->flags &= ~(uint32_t)MU_CHANNEL_RELEASE_PENDING;
+  ch->ops->release(ch->arg); /* may free the channel: the last step */
+}
+
+void mu_channel_handle_event(mu_channel_t *ch, mu_timestamp_t receive_time) {
+  if (ch->ops->tie_ref != NULL) {
+    handle_tied_event(ch, receive_time);
+    return;
+  }
+  ch->flags |= MU_CHANNEL_EVENT_HANDLING;
+  dispatch(ch, receive_time);
+  uint32_t flags = ch->flags & ~(uint32_t)MU_CHANNEL_EVENT_HANDLING;
+  ch->flags = flags;
+  if (flags & (MU_CHANNEL_FREE_PENDING | MU_CHANNEL_RELEASE_PENDING))
+    finish_deferred(ch);
 }

@@ -16,6 +16,12 @@ typedef struct mu_channel_ops {
   mu_channel_event_fn error;
   void (*tie_ref)(void *arg);
   void (*tie_unref)(void *arg);
+  /* Called once when an event ends during which the owner set
+   * MU_CHANNEL_RELEASE_PENDING: an owner that must drop what keeps it alive
+   * from inside its own callback defers that here, so the memory under the
+   * callback stays (an alternative to tie_ref/tie_unref that costs nothing per
+   * event). May free the channel. */
+  void (*release)(void *arg);
 } mu_channel_ops_t;
 
 enum {
@@ -24,6 +30,7 @@ enum {
   MU_CHANNEL_OWNS_OPS = 1u << 2,     /* made by mu_channel_new: ops are mutable */
   MU_CHANNEL_FREE_PENDING = 1u << 3, /* freed inside its own callback */
   MU_CHANNEL_ADDED_TO_LOOP = 1u << 4,
+  MU_CHANNEL_RELEASE_PENDING = 1u << 5, /* ops->release runs when the event ends */
 };
 
 struct mu_channel {
