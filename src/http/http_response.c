@@ -175,7 +175,7 @@ static bool is_head(const mu_http_response_t *r) {
 void mu_http_response_reset(mu_http_response_t *r, mu_http_request_t *req) {
   r->req = req;
   r->status = 200;
-  r->state = MU_RESP_BUILDING;
+  atomic_store_explicit(&r->state, MU_RESP_BUILDING, memory_order_relaxed);
   r->close = false;
   r->has_content_type = false;
   r->has_server = false;
@@ -208,7 +208,7 @@ static void clear_after_finish(mu_http_response_t *r) {
   r->drain = NULL;
   r->drain_arg = NULL;
   r->drain_wait = false;
-  r->state = MU_RESP_DONE;
+  atomic_store_explicit(&r->state, MU_RESP_DONE, memory_order_relaxed);
 }
 
 void mu_http_response_destroy(mu_http_response_t *r) {
@@ -479,7 +479,8 @@ static int send_file_in_loop(mu_http_response_t *r, int fd, uint64_t offset,
 
 static int begin_in_loop(mu_http_response_t *r) {
   http_conn_t *hc = r->hc;
-  r->state = MU_RESP_STREAMING;
+  if (r->state != MU_RESP_STREAMING) /* set already when called from elsewhere */
+    r->state = MU_RESP_STREAMING;
   if (hc->gone)
     return 0;
   bool nobody = no_body_status(r->status);
@@ -692,11 +693,30 @@ static int queue_finish(mu_http_response_t *r, int kind, int fd, uint64_t offset
   return 0;
 }
 
+/* After mu_http_server_free the connection's loop may be gone (an I/O
+ * thread's): a response finished then is dropped right here. The server's
+ * free happens after everything its loops did, so reading async_ref is safe. */
+static bool orphaned(const mu_http_response_t *r) {
+  return atomic_load_explicit(&r->hc->sh->stopped, memory_order_acquire) &&
+         mu_tcp_connection_disconnected(r->hc->conn);
+}
+
+static int drop_orphan(mu_http_response_t *r) {
+  clear_after_finish(r);
+  if (r->async_ref) {
+    r->async_ref = false;
+    mu_tcp_connection_unref(r->hc->conn); /* may free r: last */
+  }
+  return 0;
+}
+
 /* ---- the finishing calls ------------------------------------------------- */
 
 int mu_http_response_send(mu_http_response_t *resp) {
   if (resp->state != MU_RESP_BUILDING)
     return -EINVAL;
+  if (orphaned(resp))
+    return drop_orphan(resp);
   if (in_loop(resp))
     return send_in_loop(resp, NULL, 0);
   return queue_finish(resp, OP_SEND, -1, 0, 0);
@@ -709,6 +729,8 @@ int mu_http_response_send_text(mu_http_response_t *resp, int status, const char 
   if (rc != 0)
     return rc;
   resp->default_text = true;
+  if (orphaned(resp))
+    return drop_orphan(resp);
   if (in_loop(resp))
     return send_in_loop(resp, body, strlen(body));
   if ((rc = mu_http_response_append_body(resp, body, strlen(body))) != 0)
@@ -724,6 +746,10 @@ int mu_http_response_send_file(mu_http_response_t *resp, int fd, uint64_t offset
       close(fd);
     return -EINVAL;
   }
+  if (orphaned(resp)) {
+    close(fd);
+    return drop_orphan(resp);
+  }
   if (in_loop(resp))
     return send_file_in_loop(resp, fd, offset, len);
   return queue_finish(resp, OP_SEND_FILE, fd, offset, len);
@@ -734,6 +760,10 @@ int mu_http_response_begin(mu_http_response_t *resp, mu_http_drain_fn drain, voi
     return -EINVAL;
   resp->drain = drain;
   resp->drain_arg = arg;
+  if (orphaned(resp)) {
+    resp->state = MU_RESP_STREAMING;
+    return 0;
+  }
   if (in_loop(resp))
     return begin_in_loop(resp);
   /* The state changes here so that write() and end() from this thread see it;
@@ -745,6 +775,8 @@ int mu_http_response_begin(mu_http_response_t *resp, mu_http_drain_fn drain, voi
 int mu_http_response_write(mu_http_response_t *resp, const void *data, size_t len) {
   if (resp->state != MU_RESP_STREAMING)
     return -EINVAL;
+  if (orphaned(resp))
+    return -ECONNRESET;
   if (in_loop(resp))
     return write_in_loop(resp, data, len);
   if (!mu_tcp_connection_connected(resp->hc->conn))
@@ -765,6 +797,10 @@ int mu_http_response_write(mu_http_response_t *resp, const void *data, size_t le
 int mu_http_response_end(mu_http_response_t *resp) {
   if (resp->state != MU_RESP_STREAMING)
     return -EINVAL;
+  if (orphaned(resp)) {
+    drop_orphan(resp);
+    return -ECONNRESET;
+  }
   if (in_loop(resp))
     return end_in_loop(resp);
   bool gone = !mu_tcp_connection_connected(resp->hc->conn);

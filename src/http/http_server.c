@@ -246,6 +246,7 @@ static void resume_functor(void *p) {
 
 void mu_http_conn_response_done(http_conn_t *hc, bool close) {
   mu_http_response_t *r = &hc->resp;
+  hc->answered = true;
   bool was_async = r->async_ref;
   r->async_ref = false;
   mu_tcp_connection_t *conn = hc->conn;
@@ -278,12 +279,13 @@ static void dispatch(http_conn_t *hc, mu_http_request_t *req) {
   mu_http_response_reset(r, req);
   hc->phase = MU_HC_PENDING;
   hc->fresh = false;
+  hc->answered = false;
   http_shared_t *sh = hc->sh;
   if (sh->handler != NULL)
     sh->handler(req, r, sh->handler_arg);
   else
     mu_http_response_send_text(r, 404, "Not Found\n");
-  if (r->state != MU_RESP_DONE) {
+  if (!hc->answered) {
     /* Async: the response keeps the connection until it is finished. */
     mu_tcp_connection_ref(hc->conn);
     r->async_ref = true;
@@ -440,6 +442,7 @@ void mu_http_server_free(mu_http_server_t *s) {
   }
   pthread_mutex_unlock(&sh->mutex);
   mu_tcp_server_free(s->tcp);
+  atomic_store_explicit(&sh->stopped, true, memory_order_release);
   shared_unref(sh);
   mu_free(s);
 }

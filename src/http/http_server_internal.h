@@ -37,7 +37,9 @@ struct mu_http_response {
   mu_http_drain_fn drain;
   void *drain_arg;
   int status;
-  int state;
+  /* Atomic because a handler thread moves it to STREAMING (begin) while the
+   * loop may look at it; everything else about it is ordered by the queue. */
+  _Atomic int state;
   bool close;            /* set_close(true) */
   bool has_content_type; /* a Content-Type was added */
   bool has_server;       /* a Server was added: ours is left out */
@@ -88,6 +90,9 @@ struct http_shared {
   double idle_timeout;
   double linger; /* seconds a closing connection waits for the peer's FIN */
   size_t high_water_mark;
+  /* Set once mu_http_server_free has closed every connection: an async
+   * response finished later must not touch its loop, which may be gone. */
+  _Atomic bool stopped;
 };
 
 /* Connection phases, for the timeouts. */
@@ -111,6 +116,7 @@ struct http_conn {
   int phase;
   bool fresh;       /* no request yet */
   bool dispatching; /* inside process_input: responses are batched */
+  bool answered;    /* the response to the last request handed over is done */
   bool gone;        /* the down callback ran */
   bool listed;
 };
