@@ -26,7 +26,8 @@ static void check_injection(mu_http_response_t *resp) {
   atomic_fetch_add(&g_inject_checked, 1);
 }
 
-static void on_request(const mu_http_request_t *req, mu_http_response_t *resp, void *arg) {
+static void on_request(const mu_http_request_t *req, mu_http_response_t *resp,
+                       void *arg) {
   (void)arg;
   CHECK(mu_http_response_request(resp) == req);
   const char *path = mu_http_request_path(req);
@@ -80,8 +81,9 @@ static void test_keep_alive_11(uint16_t port) {
     ht_resp_free(&r);
   }
   /* "Connection: close" from the client: answered, then closed. */
-  CHECK_EQ(ht_roundtrip(c, "GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", &r),
-           200);
+  CHECK_EQ(
+      ht_roundtrip(c, "GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", &r),
+      200);
   CHECK_STREQ(ht_header(&r, "Connection"), "close");
   ht_resp_free(&r);
   ht_expect_closed(c);

@@ -7,7 +7,8 @@
 
 #define MAX_BODY (64 * 1024)
 
-static void on_request(const mu_http_request_t *req, mu_http_response_t *resp, void *arg) {
+static void on_request(const mu_http_request_t *req, mu_http_response_t *resp,
+                       void *arg) {
   (void)arg;
   size_t len;
   const char *body = mu_http_request_body(req, &len);
@@ -47,8 +48,8 @@ static void test_content_length(uint16_t port) {
   size_t len = 10000;
   char *body = make_body(len, 1);
   char head[128];
-  snprintf(head, sizeof head, "POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: %zu\r\n\r\n",
-           len);
+  snprintf(head, sizeof head,
+           "POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: %zu\r\n\r\n", len);
   for (int i = 0; i < 2; ++i) { /* twice: the connection stays usable */
     ht_send(c, head);
     tt_write_all(c->fd, body, len);

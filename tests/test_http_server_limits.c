@@ -4,7 +4,8 @@
  * the server goes on serving new connections. */
 #include "test_http_server_util.h"
 
-static void on_request(const mu_http_request_t *req, mu_http_response_t *resp, void *arg) {
+static void on_request(const mu_http_request_t *req, mu_http_response_t *resp,
+                       void *arg) {
   (void)arg;
   mu_http_response_send_text(resp, 200, mu_http_request_path(req));
 }
@@ -56,13 +57,14 @@ int main(void) {
   filler[1024] = '\0';
   expect_status(p, "request line over 8 KiB", "GET /", filler, 9,
                 " HTTP/1.1\r\nHost: t\r\n\r\n", 414);
-  expect_status(p, "header section over 16 KiB", "GET / HTTP/1.1\r\nHost: t\r\n",
-                "X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n",
-                300, "\r\n", 431);
+  expect_status(
+      p, "header section over 16 KiB", "GET / HTTP/1.1\r\nHost: t\r\n",
+      "X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n", 300,
+      "\r\n", 431);
   expect_status(p, "more than 100 header fields", "GET / HTTP/1.1\r\nHost: t\r\n",
                 "X-A: 1\r\n", 101, "\r\n", 431);
-  expect_status(p, "Content-Length over max_body", "POST / HTTP/1.1\r\nHost: t\r\n", "", 0,
-                "Content-Length: 2000000\r\n\r\n", 413);
+  expect_status(p, "Content-Length over max_body", "POST / HTTP/1.1\r\nHost: t\r\n", "",
+                0, "Content-Length: 2000000\r\n\r\n", 413);
   expect_status(p, "whitespace before the colon", "GET / HTTP/1.1\r\n", "", 0,
                 "Host : t\r\n\r\n", 400);
   expect_status(p, "bare LF", "GET / HTTP/1.1\nHost: t\n\n", "", 0, "", 400);

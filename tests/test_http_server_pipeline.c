@@ -19,7 +19,8 @@ static void finish_async(void *p) {
   CHECK_EQ(mu_http_response_send_text(resp, 200, mu_http_request_path(req)), 0);
 }
 
-static void on_request(const mu_http_request_t *req, mu_http_response_t *resp, void *arg) {
+static void on_request(const mu_http_request_t *req, mu_http_response_t *resp,
+                       void *arg) {
   (void)arg;
   atomic_fetch_add(&g_handled, 1);
   const char *path = mu_http_request_path(req);

@@ -6,7 +6,8 @@
 
 #include "test_http_server_util.h"
 
-static void on_request(const mu_http_request_t *req, mu_http_response_t *resp, void *arg) {
+static void on_request(const mu_http_request_t *req, mu_http_response_t *resp,
+                       void *arg) {
   (void)arg;
   mu_http_response_send_text(resp, 200, mu_http_request_path(req));
 }
@@ -50,8 +51,8 @@ static void test_slowloris(uint16_t port) {
   CHECK_STREQ(ht_header(&r, "Connection"), "close");
   ht_resp_free(&r);
   ht_expect_closed(slow);
-  printf("  slowloris: 408 after %d trickled lines; %d requests served meanwhile\n", lines,
-         served);
+  printf("  slowloris: 408 after %d trickled lines; %d requests served meanwhile\n",
+         lines, served);
   CHECK(served > 0);
   /* The good client is still served. */
   CHECK_EQ(ht_roundtrip(good, "GET /after HTTP/1.1\r\nHost: t\r\n\r\n", &r), 200);

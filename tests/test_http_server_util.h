@@ -47,8 +47,9 @@ static inline void ht_server_start_in_loop(void *p) {
 
 /* Starts the server with `handler` (NULL: the server's default 404) and
  * `setup` (may be NULL) called before start. */
-static inline void ht_server_start(ht_server_t *s, int io_threads, mu_http_handler_fn handler,
-                                   void *arg, ht_setup_fn setup, void *setup_arg) {
+static inline void ht_server_start(ht_server_t *s, int io_threads,
+                                   mu_http_handler_fn handler, void *arg,
+                                   ht_setup_fn setup, void *setup_arg) {
   memset(s, 0, sizeof *s);
   s->io_threads = io_threads;
   s->handler = handler;
