@@ -51,7 +51,7 @@ if [[ -f $cache ]]; then
   cached=$(sed -n 's/^CMAKE_C_COMPILER:[A-Z]*=//p' "$cache")
   [[ -n $cached ]] && cc=$cached
   case $(sed -n 's/^MU_SANITIZE:[A-Z]*=//p' "$cache") in
-    address) sanitize=(-fsanitize=address,undefined -fno-sanitize-recover=undefined
+    address) sanitize=("-fsanitize=address,undefined" -fno-sanitize-recover=undefined
       -fno-omit-frame-pointer) ;;
     thread) sanitize=(-fsanitize=thread -fno-omit-frame-pointer) ;;
   esac
@@ -154,7 +154,8 @@ wait_for() {
 }
 
 # Echo server check: ephemeral port, a line and 1000 numbered lines echoed
-# byte for byte, one connection left open for the server to close at exit.
+# byte for byte, a DOWN line when the client closes, and one connection left
+# open that the server must close (its DOWN line) when SIGTERM stops it.
 check_echo_server() { # check_echo_server <bin> <threads> <where>
   local bin=$1 threads=$2 where=$3 log=$work/echo.log port line
   "$bin" 0 "$threads" >"$log" 2>&1 &
@@ -184,7 +185,6 @@ check_echo_server() { # check_echo_server <bin> <threads> <where>
   kill -0 "$server_pid" 2>/dev/null && fail "$where: still running 20 s after SIGTERM"
   wait "$server_pid" || rc=$?
   server_pid=
-  IFS= read -r -t 20 line <&3 && fail "$where: read '$line' instead of EOF after exit"
   exec 3<&-
   ((rc == 0)) || fail "$where: exited with status $rc after SIGTERM: $(cat "$log")"
   [[ $(grep -c 'is DOWN' "$log") == 2 ]] || fail "$where: want 2 DOWN lines: $(cat "$log")"
