@@ -20,7 +20,8 @@
 #   <!-- no-compile: REASON -->   shown only (say why)
 #
 # A ```c block without a marker fails the check, so every C block of a guide
-# is either compiled or explicitly excused. Flags: -std=gnu11 -Wall -Wextra
+# is either compiled or explicitly excused. Every mu_/MU_ name in a guide's
+# text must exist in include/ or src/. Flags: -std=gnu11 -Wall -Wextra
 # -Werror; a sanitizer build's flags are added (from <build dir>/CMakeCache.txt)
 # so the programs run under the same sanitizer as the rest of the suite.
 set -euo pipefail
@@ -192,9 +193,21 @@ check_echo_server() { # check_echo_server <bin> <threads> <where>
   echo "docs_snippets: ok: $where echoes with $threads I/O threads"
 }
 
+# Every mu_/MU_ name a guide mentions, in prose and tables too, must exist in
+# the headers or the sources: a guide may not invent or keep a dead name.
+check_names() { # check_names <doc> <rel>
+  local name missing=()
+  while read -r name; do
+    [[ $name == *_ ]] && continue # a pattern such as mu_tcp_client_set_*
+    grep -rqw -- "$name" "$src/include" "$src/src" || missing+=("$name")
+  done < <(grep -oE '\b(mu|MU)_[A-Za-z0-9_]+' "$1" | sort -u)
+  ((${#missing[@]} == 0)) || fail "$2 names what does not exist: ${missing[*]}"
+}
+
 total=0
 for doc in "${docs[@]}"; do
   rel=${doc#"$src"/}
+  check_names "$doc" "$rel"
   prefix=$work/$(basename "$doc" .md)-
   : >"${prefix}manifest"
   extract "$doc" "$prefix" || fail "$rel: badly marked snippets (see above)"
