@@ -1,8 +1,9 @@
 /* Static files (see cmuduo/http/http_static.h for what a request gets).
  *
  * A request costs one openat2 (or, without it, one openat per path
- * component), one fstat and the response's own calls: every header value is
- * formatted into stack buffers, nothing is allocated here. The pure steps
+ * component), one fstat, a pread for a small file (a bigger one goes out with
+ * sendfile) and the response's own calls: every header value is formatted
+ * into stack buffers, nothing is allocated here. The pure steps
  * (path cleaning, Range, ETag lists) are apart at the top so that tests reach
  * them through http_static_internal.h. */
 #include <errno.h>
@@ -758,6 +759,25 @@ static void format_content_range(char *buf, uint64_t first, uint64_t len, uint64
   *p = '\0';
 }
 
+/* Bodies up to this size are read into memory (see serve_file). Small enough
+ * for the loop thread's stack, and for the response's body storage to be
+ * kept between requests (http_response.c keeps up to 16 KiB). */
+#define SMALL_FILE_MAX (8u * 1024)
+
+/* len bytes of fd from offset into buf; false if the file has fewer. */
+static bool read_at(int fd, char *buf, size_t len, uint64_t offset) {
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = pread(fd, buf + done, len - done, (off_t)(offset + done));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return false;
+    done += (size_t)n;
+  }
+  return true;
+}
+
 /* Answers with the open regular file fd (taken in every case). */
 static void serve_file(const mu_http_static_t *s, const mu_http_request_t *req,
                        mu_http_response_t *resp, int fd, const struct stat *st,
@@ -794,6 +814,20 @@ static void serve_file(const mu_http_static_t *s, const mu_http_request_t *req,
     send_error(resp, 416);
     return;
   }
+  /* A small body is read now and leaves with the head in one send: sendfile
+   * would cost the head its own send, and the connection a wait for
+   * writability (two epoll_ctl, a loop turn) and the SIGPIPE mask around it. */
+  char small[SMALL_FILE_MAX];
+  bool in_memory =
+      len <= SMALL_FILE_MAX && mu_http_request_method(req) == MU_HTTP_METHOD_GET;
+  if (in_memory) {
+    bool whole = read_at(fd, small, (size_t)len, first);
+    close(fd);
+    if (!whole) { /* it shrank since fstat, or EIO: nothing is promised yet */
+      send_error(resp, 500);
+      return;
+    }
+  }
   mu_http_response_set_status(resp, range == MU_HTTP_RANGE_OK ? 206 : 200, NULL);
   mu_http_response_set_content_type(resp, mu_http_mime_type(name));
   add_validators(s, resp, &v);
@@ -802,7 +836,12 @@ static void serve_file(const mu_http_static_t *s, const mu_http_request_t *req,
     format_content_range(content_range, first, len, size);
     mu_http_response_add_header(resp, "Content-Range", content_range);
   }
-  mu_http_response_send_file(resp, fd, first, len);
+  if (in_memory) {
+    mu_http_response_append_body(resp, small, (size_t)len);
+    mu_http_response_send(resp);
+  } else {
+    mu_http_response_send_file(resp, fd, first, len);
+  }
 }
 
 /* Where "/dir" is sent: "/dir/" built from the cleaned path, escaped again, so

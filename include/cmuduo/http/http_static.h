@@ -34,7 +34,10 @@
  *    * /size"; several ranges, another unit or a malformed header are ignored
  *    (200 with the whole file, as RFC 9110 §14.2 allows); If-Range that does
  *    not match the ETag or Last-Modified also gives the whole file;
- *  - the body goes out with mu_http_response_send_file (sendfile(2)).
+ *  - the body goes out with mu_http_response_send_file (sendfile(2)), except
+ *    that a GET body of at most 8 KiB is read (pread) and sent with the head
+ *    in one write, which costs fewer system calls; a file that shrank between
+ *    fstat and that read answers 500.
  *
  * Thread-safety: an mu_http_static_t is immutable once made; serve may run in
  * any number of threads at once (every loop thread of a server) on the same
