@@ -12,6 +12,7 @@
 #include <pthread.h>
 
 #include "cmuduo/base/alloc.h"
+#include "cmuduo/http/http_server.h"
 #include "tcp_test_util.h"
 
 /* ---- a thread-safe counting allocator that fails one chosen call -------- */
@@ -140,7 +141,8 @@ static int sc_loop_timer(outcome_t *o) {
       if (t.watchdog) {
         CHECK_EQ(t.fired, 1);
         if (atomic_load(&g_errors_logged) == 0) {
-          fprintf(stderr, "HANG: a cross-thread timer never fired, and no ERROR said so\n");
+          fprintf(stderr,
+                  "HANG: a cross-thread timer never fired, and no ERROR said so\n");
           abort();
         }
         rc = fail_with(o, "cross-thread timer lost: %s", "ERROR logged");
@@ -250,6 +252,107 @@ static int sc_server_echo(outcome_t *o) {
 
 static int sc_server_echo_pool(outcome_t *o) {
   return server_echo(o, 2);
+}
+
+/* ---- scenario: an HTTP server answers pipelined requests ----------------- */
+
+/* Three pipelined requests: a memory response, a streamed (chunked) one and a
+ * last one that closes. Every response that comes back must be whole and in
+ * order; a connection closed early is the server's way to report its error. */
+static const char k_http_requests[] =
+    "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n"
+    "POST /stream HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nabcde"
+    "GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+
+static void http_handler(const mu_http_request_t *req, mu_http_response_t *resp,
+                         void *arg) {
+  (void)arg;
+  if (strcmp(mu_http_request_path(req), "/stream") != 0) {
+    mu_http_response_send_text(resp, 200, "hello, world!\n");
+    return;
+  }
+  if (mu_http_response_begin(resp, NULL, NULL) == 0) {
+    mu_http_response_write(resp, "part one;", 9);
+    mu_http_response_write(resp, "part two\n", 9);
+  }
+  mu_http_response_end(resp);
+}
+
+static void *http_client(void *p) {
+  client_ctx_t *c = p;
+  int fd = raw_socket(5.0);
+  struct sockaddr_in sa = tt_loopback(c->port);
+  static char got[8192];
+  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+    fail_with(c->o, "connect: %s", strerror(errno));
+  } else {
+    long n = -1;
+    if (send(fd, k_http_requests, sizeof k_http_requests - 1, MSG_NOSIGNAL) ==
+        (ssize_t)sizeof k_http_requests - 1)
+      n = tt_read_until_eof(fd, got, sizeof got - 1);
+    if (n == -EAGAIN) {
+      fprintf(stderr, "HANG: the HTTP server neither answered nor closed in 5 s\n");
+      abort();
+    }
+    got[n > 0 ? n : 0] = '\0';
+    /* Whatever arrived is whole responses in order, or an error status. */
+    const char *first = strstr(got, "hello, world!\n");
+    /* chunked: "9\r\npart one;\r\n9\r\npart two\n\r\n0\r\n\r\n" */
+    const char *second = strstr(got, "part one;\r\n9\r\npart two\n\r\n0\r\n");
+    const char *third = first ? strstr(first + 1, "hello, world!\n") : NULL;
+    if (first && second && third) {
+      CHECK(first < second && second < third);
+    } else if (third != NULL) {
+      fprintf(stderr, "HANG: the stream lost bytes and the server went on: %s\n", got);
+      abort();
+    } else if (n > 0 && strncmp(got, "HTTP/1.1 ", 9) != 0) {
+      fprintf(stderr, "HANG: garbage from the HTTP server: %.60s\n", got);
+      abort();
+    } else {
+      fail_with(c->o, "server answered %s", n > 0 ? "in part" : "nothing");
+    }
+  }
+  close(fd);
+  mu_event_loop_quit(c->loop);
+  return NULL;
+}
+
+static int http_scenario(outcome_t *o, int io_threads) {
+  mu_event_loop_t *loop = mu_event_loop_new();
+  if (loop == NULL)
+    return fail_with(o, "mu_event_loop_new: %s", strerror(errno));
+  mu_inet_address_t addr = mu_inet_address_loopback(0);
+  mu_http_server_t *server = mu_http_server_new(loop, &addr, "torture-http", 0);
+  if (server == NULL) {
+    fail_with(o, "mu_http_server_new: %s", strerror(errno));
+    mu_event_loop_free(loop);
+    return k_error;
+  }
+  mu_http_server_set_thread_num(server, io_threads);
+  mu_http_server_set_handler(server, http_handler, NULL);
+  int rc = mu_http_server_start(server);
+  if (rc != 0) {
+    fail_with(o, "mu_http_server_start: %s", strerror(-rc));
+  } else {
+    mu_inet_address_t bound;
+    CHECK_EQ(mu_tcp_server_listen_address(mu_http_server_tcp_server(server), &bound), 0);
+    client_ctx_t c = {.loop = loop, .port = mu_inet_address_port(&bound), .o = o};
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, http_client, &c) == 0);
+    mu_event_loop_loop(loop);
+    CHECK(pthread_join(th, NULL) == 0);
+  }
+  mu_http_server_free(server);
+  mu_event_loop_free(loop);
+  return o->code;
+}
+
+static int sc_http(outcome_t *o) {
+  return http_scenario(o, 0);
+}
+
+static int sc_http_pool(outcome_t *o) {
+  return http_scenario(o, 2);
 }
 
 /* ---- scenario: a TcpClient exchanges a message with a raw echo server ---- */
@@ -523,8 +626,8 @@ static tally_t torture(const scenario_t *sc) {
   /* First without a failure: the scenario itself must work. */
   int status = spawn(sc, 0, &rep, out, sizeof out);
   if (diagnose(status, &rep, out, why, sizeof why) != NULL || rep.o.code != k_completed) {
-    fprintf(stderr, "%s without injected failures: %s %s\n%s\n", sc->name,
-            why, rep.o.what, out);
+    fprintf(stderr, "%s without injected failures: %s %s\n%s\n", sc->name, why,
+            rep.o.what, out);
     abort();
   }
   long baseline = rep.calls;
@@ -547,16 +650,21 @@ static tally_t torture(const scenario_t *sc) {
       ++t.errors;
     }
   }
-  printf("%-18s %4ld allocations unfailed, %4ld failure points: %ld completed, %ld "
-         "reported an error, %ld bad\n",
-         sc->name, baseline, t.points, t.completed, t.errors, t.bad);
+  printf(
+      "%-18s %4ld allocations unfailed, %4ld failure points: %ld completed, %ld "
+      "reported an error, %ld bad\n",
+      sc->name, baseline, t.points, t.completed, t.errors, t.bad);
   return t;
 }
 
 static const scenario_t k_scenarios[] = {
-    {"loop_timer", sc_loop_timer},         {"server_echo", sc_server_echo},
-    {"server_echo_pool", sc_server_echo_pool}, {"tcp_client", sc_tcp_client},
+    {"loop_timer", sc_loop_timer},
+    {"server_echo", sc_server_echo},
+    {"server_echo_pool", sc_server_echo_pool},
+    {"tcp_client", sc_tcp_client},
     {"loop_thread_pool", sc_pool},
+    {"http", sc_http},
+    {"http_pool", sc_http_pool},
 };
 
 int main(int argc, char **argv) {
