@@ -78,7 +78,7 @@ static void free_connector_functor(void *connector) {
 void mu_tcp_client_free(mu_tcp_client_t *c) {
   if (c == NULL)
     return;
-  mu_event_loop_assert_in_loop_thread(c->loop);
+  MU_ASSERT_IN_LOOP_THREAD(c->loop);
   c->freed = true;
   atomic_store(&c->connect, false);
   /* Stopped now (socket closed, timers cancelled), freed from the loop's queue:
@@ -198,8 +198,12 @@ bool mu_tcp_client_retry(const mu_tcp_client_t *c) {
 void mu_tcp_client_set_connect_timeout(mu_tcp_client_t *c, double seconds) {
   mu_connector_set_connect_timeout(c->connector, seconds);
 }
-void mu_tcp_client_set_retry_delays(mu_tcp_client_t *c, double initial, double max) {
+int mu_tcp_client_set_retry_delays(mu_tcp_client_t *c, double initial, double max) {
+  /* Written this way round so that NaN fails too. */
+  if (!(initial >= 0.001 && initial <= max && max <= 86400.0))
+    return -EINVAL;
   mu_connector_set_retry_delays(c->connector, initial, max);
+  return 0;
 }
 int mu_tcp_client_failed_attempts(const mu_tcp_client_t *c) {
   return mu_connector_failed_attempts(c->connector);

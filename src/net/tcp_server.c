@@ -43,11 +43,15 @@ mu_tcp_server_t *mu_tcp_server_new(mu_event_loop_t *loop, const mu_inet_address_
     return NULL;
   s->loop = loop;
   snprintf(s->name, sizeof s->name, "%s", name ? name : "TcpServer");
-  mu_inet_address_to_ip_port(addr, s->ip_port, sizeof s->ip_port);
-  char prefix[160];
-  snprintf(prefix, sizeof prefix, "%s-%s#", s->name, s->ip_port);
   s->acceptor = mu_acceptor_new(loop, addr, (options & MU_TCP_SERVER_REUSE_PORT) != 0);
   int err = errno;
+  /* Named after the bound address: port 0 becomes the port the kernel chose. */
+  mu_inet_address_t bound = *addr;
+  if (s->acceptor != NULL)
+    mu_acceptor_local_address(s->acceptor, &bound);
+  mu_inet_address_to_ip_port(&bound, s->ip_port, sizeof s->ip_port);
+  char prefix[160];
+  snprintf(prefix, sizeof prefix, "%s-%s#", s->name, s->ip_port);
   s->pool = s->acceptor ? mu_event_loop_thread_pool_new(loop, s->name) : NULL;
   s->owner = s->pool ? mu_conn_owner_new(loop, s, mu_tcp_server_remove_connection_in_loop,
                                          prefix)
@@ -69,7 +73,7 @@ mu_tcp_server_t *mu_tcp_server_new(mu_event_loop_t *loop, const mu_inet_address_
 void mu_tcp_server_free(mu_tcp_server_t *s) {
   if (s == NULL)
     return;
-  mu_event_loop_assert_in_loop_thread(s->loop);
+  MU_ASSERT_IN_LOOP_THREAD(s->loop);
   MU_LOG_TRACE("TcpServer %s freed with %zu connections", s->name, s->nconns);
   mu_acceptor_free(s->acceptor);
   s->owner->owner = NULL; /* closes that race us in other loops find no server */
@@ -128,7 +132,11 @@ static int mu_tcp_server_start_in_loop(mu_tcp_server_t *s) {
 }
 
 static void start_functor(void *p) {
-  mu_tcp_server_start_in_loop(p);
+  mu_tcp_server_t *s = p;
+  /* Reported in the log only (the caller has returned); clearing the flag
+   * lets a later start() try again. */
+  if (mu_tcp_server_start_in_loop(s) != 0)
+    atomic_store(&s->started, false);
 }
 
 int mu_tcp_server_start(mu_tcp_server_t *s) {
@@ -140,7 +148,10 @@ int mu_tcp_server_start(mu_tcp_server_t *s) {
       atomic_store(&s->started, false);
     return rc;
   }
-  return mu_event_loop_queue_in_loop(s->loop, start_functor, s);
+  int rc = mu_event_loop_queue_in_loop(s->loop, start_functor, s);
+  if (rc != 0)
+    atomic_store(&s->started, false);
+  return rc;
 }
 
 /* ---- accept path -------------------------------------------------------- */

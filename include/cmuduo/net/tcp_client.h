@@ -46,8 +46,10 @@ void mu_tcp_client_enable_retry(mu_tcp_client_t *client);
 bool mu_tcp_client_retry(const mu_tcp_client_t *client);
 /* A connect attempt not finished in `seconds` is abandoned and retried. */
 void mu_tcp_client_set_connect_timeout(mu_tcp_client_t *client, double seconds);
-/* Retry delays (default 0.5 s doubling to 30 s). */
-void mu_tcp_client_set_retry_delays(mu_tcp_client_t *client, double initial, double max);
+/* Retry delays (default 0.5 s doubling to 30 s). Returns 0, or -EINVAL unless
+ * 0.001 <= initial <= max <= 86400 (a zero delay would retry in a tight
+ * loop). */
+int mu_tcp_client_set_retry_delays(mu_tcp_client_t *client, double initial, double max);
 /* Connect attempts that failed so far. */
 int mu_tcp_client_failed_attempts(const mu_tcp_client_t *client);
 void mu_tcp_client_set_connection_callback(mu_tcp_client_t *client, mu_connection_fn fn,

@@ -65,7 +65,8 @@ void mu_tcp_server_set_input_cap(mu_tcp_server_t *server, size_t bytes);
 int mu_tcp_server_start(mu_tcp_server_t *server);
 
 const char *mu_tcp_server_name(const mu_tcp_server_t *server);
-/* "ip:port" as given to new() (port 0 stays 0; see listen_address). */
+/* The bound "ip:port" (for port 0, the port the kernel chose); connection
+ * names are "name-ip:port#N". */
 const char *mu_tcp_server_ip_port(const mu_tcp_server_t *server);
 /* The bound address, with the real port when the server was given port 0. */
 int mu_tcp_server_listen_address(const mu_tcp_server_t *server, mu_inet_address_t *out);
