@@ -12,12 +12,15 @@
  * random chunks, every echoed byte checked at its offset. Odd connections
  * read through an 8 KiB window and the server's sockets get a 16 KiB send
  * buffer, so the echo backs up in the server (queued output, write events,
- * the write path's faults); after its echo a connection half-closes and must see
- * the server's end of file with no extra byte. A connection may end early
- * only when the fault layer says it reset that very connection (its peer
- * port); then the bytes it did get must still be a correct prefix. Afterwards
- * the server has no connection left, one up and one down per accepted
- * connection, and the round must have injected each of the common fault kinds.
+ * the write path's faults). Every third connection half-closes as soon as
+ * it has sent everything, so the server reads end of file with echo still
+ * queued and must send all of it before it closes; the others half-close
+ * after their echo. Either way the client must then see the server's end of
+ * file with no extra byte. A connection may end early only when the fault
+ * layer says it reset that very connection (its peer port); then the bytes it
+ * did get must still be a correct prefix. Afterwards the server has no
+ * connection left, one up and one down per accepted connection, and the round
+ * must have injected each of the common fault kinds.
  *
  * Three rounds with consecutive seeds (the first from the clock), or one with
  * MU_FAULT_SEED; MU_FAULT_RATE and MU_FAULT_FATAL set the rates. Every seed is
@@ -38,6 +41,7 @@ typedef struct conn {
   uint16_t port;
   uint64_t stream;
   size_t size, sent, recvd;
+  bool early_fin; /* half-close as soon as all is sent, before the echo */
 } conn_t;
 
 typedef struct client {
@@ -143,8 +147,11 @@ static void on_writable(client_t *cl, int i) {
   if (w <= 0)
     fail(cl, i, w < 0 ? strerror(errno) : "send returned 0");
   c->sent += (size_t)w;
-  if (c->sent == c->size)
+  if (c->sent == c->size) {
     watch(cl, i, EPOLLIN, EPOLL_CTL_MOD);
+    if (c->early_fin) /* the server reads 0 with echo still queued */
+      CHECK(shutdown(c->fd, SHUT_WR) == 0);
+  }
 }
 
 static void on_readable(client_t *cl, int i) {
@@ -180,7 +187,8 @@ static void on_readable(client_t *cl, int i) {
   c->recvd += (size_t)n;
   cl->bytes += (uint64_t)n;
   if (c->recvd == c->size) {
-    CHECK(shutdown(c->fd, SHUT_WR) == 0);
+    if (!c->early_fin)
+      CHECK(shutdown(c->fd, SHUT_WR) == 0);
     c->state = 3;
   }
 }
@@ -233,6 +241,7 @@ static uint64_t round_with_seed(uint64_t seed, int io_threads) {
     cl.c[i].fd = -1;
     cl.c[i].stream = tt_mix64(seed * 1000 + (uint64_t)i);
     cl.c[i].size = tt_rng_log_size(&cl.rng, 1, MAX_SIZE);
+    cl.c[i].early_fin = i % 3 == 0;
   }
   double t0 = tt_now();
   run_clients(&cl, s.port);
