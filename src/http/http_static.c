@@ -665,6 +665,14 @@ static void send_error(mu_http_response_t *resp, int status) {
   mu_http_response_send_text(resp, status, body);
 }
 
+/* Out of memory while building a response: whatever was added, a 500 that
+ * closes the connection (a 206 without its Content-Range, say, would be
+ * worse than none). */
+static void fail_500(mu_http_response_t *resp) {
+  mu_http_response_set_close(resp, true);
+  send_error(resp, 500);
+}
+
 /* The conditional fields of the request, found in one pass over its fields. */
 typedef struct cond_fields {
   const char *if_none_match;
@@ -710,13 +718,15 @@ typedef struct validators {
   char etag[48];
 } validators_t;
 
-static void add_validators(const mu_http_static_t *s, mu_http_response_t *resp,
-                           const validators_t *v) {
-  mu_http_response_add_header(resp, "Last-Modified", v->last_modified);
-  if (s->etag)
-    mu_http_response_add_header(resp, "ETag", v->etag);
-  if (s->max_age >= 0)
-    mu_http_response_add_header(resp, "Cache-Control", s->cache_control);
+/* Returns 0 or the first error (-ENOMEM). */
+static int add_validators(const mu_http_static_t *s, mu_http_response_t *resp,
+                          const validators_t *v) {
+  int rc = mu_http_response_add_header(resp, "Last-Modified", v->last_modified);
+  if (rc == 0 && s->etag)
+    rc = mu_http_response_add_header(resp, "ETag", v->etag);
+  if (rc == 0 && s->max_age >= 0)
+    rc = mu_http_response_add_header(resp, "Cache-Control", s->cache_control);
+  return rc;
 }
 
 static bool not_modified(const mu_http_static_t *s, const cond_fields_t *c,
@@ -791,8 +801,11 @@ static void serve_file(const mu_http_static_t *s, const mu_http_request_t *req,
                                (uint64_t)st->st_size, v.etag, sizeof v.etag);
   if (not_modified(s, &c, st, &v)) {
     close(fd);
-    mu_http_response_set_status(resp, 304, NULL);
-    add_validators(s, resp, &v);
+    if (mu_http_response_set_status(resp, 304, NULL) != 0 ||
+        add_validators(s, resp, &v) != 0) {
+      fail_500(resp);
+      return;
+    }
     mu_http_response_send(resp);
     return;
   }
@@ -810,7 +823,10 @@ static void serve_file(const mu_http_static_t *s, const mu_http_request_t *req,
   if (range == MU_HTTP_RANGE_UNSATISFIABLE) {
     close(fd);
     format_content_range(content_range, UINT64_MAX, 0, size);
-    mu_http_response_add_header(resp, "Content-Range", content_range);
+    if (mu_http_response_add_header(resp, "Content-Range", content_range) != 0) {
+      fail_500(resp);
+      return;
+    }
     send_error(resp, 416);
     return;
   }
@@ -828,16 +844,25 @@ static void serve_file(const mu_http_static_t *s, const mu_http_request_t *req,
       return;
     }
   }
-  mu_http_response_set_status(resp, range == MU_HTTP_RANGE_OK ? 206 : 200, NULL);
-  mu_http_response_set_content_type(resp, mu_http_mime_type(name));
-  add_validators(s, resp, &v);
-  mu_http_response_add_header(resp, "Accept-Ranges", "bytes");
-  if (range == MU_HTTP_RANGE_OK) {
+  int rc = mu_http_response_set_status(resp, range == MU_HTTP_RANGE_OK ? 206 : 200, NULL);
+  if (rc == 0)
+    rc = mu_http_response_set_content_type(resp, mu_http_mime_type(name));
+  if (rc == 0)
+    rc = add_validators(s, resp, &v);
+  if (rc == 0)
+    rc = mu_http_response_add_header(resp, "Accept-Ranges", "bytes");
+  if (rc == 0 && range == MU_HTTP_RANGE_OK) {
     format_content_range(content_range, first, len, size);
-    mu_http_response_add_header(resp, "Content-Range", content_range);
+    rc = mu_http_response_add_header(resp, "Content-Range", content_range);
   }
-  if (in_memory) {
-    mu_http_response_append_body(resp, small, (size_t)len);
+  /* The body last: a failed append leaves it empty for the 500. */
+  if (rc == 0 && in_memory)
+    rc = mu_http_response_append_body(resp, small, (size_t)len);
+  if (rc != 0) {
+    if (!in_memory)
+      close(fd);
+    fail_500(resp);
+  } else if (in_memory) {
     mu_http_response_send(resp);
   } else {
     mu_http_response_send_file(resp, fd, first, len);
@@ -873,7 +898,10 @@ static void redirect_to_dir(const mu_http_request_t *req, mu_http_response_t *re
     n += qlen;
   }
   loc[n] = '\0';
-  mu_http_response_add_header(resp, "Location", loc);
+  if (mu_http_response_add_header(resp, "Location", loc) != 0) {
+    fail_500(resp);
+    return;
+  }
   mu_http_response_send_text(resp, 301, "301 Moved Permanently\n");
 }
 
