@@ -110,6 +110,11 @@ static void on_request(const mu_http_request_t *req, mu_http_response_t *resp,
 int main(int argc, char **argv) {
   web_args_t args = parse_args(argc, argv);
   mu_http_static_t *files = mu_http_static_new_with_options(args.docroot, &args.opts);
+  if (files == NULL && errno == EINVAL) {
+    fprintf(stderr, "web_server: -i %s: the index must be a single file name\n",
+            args.opts.index);
+    return 2;
+  }
   if (files == NULL) {
     fprintf(stderr, "web_server: cannot serve %s: %s\n", args.docroot, strerror(errno));
     return 1;
