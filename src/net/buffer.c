@@ -16,12 +16,6 @@
 
 #define MAX_CAP ((uint64_t)UINT32_MAX)
 
-/* Where reader and writer rest in an empty buffer: muduo's kCheapPrepend, unless
- * a borrowed block is too small to keep one. */
-static uint32_t home_index(const mu_buffer_t *b) {
-  return b->cap >= MU_BUFFER_CHEAP_PREPEND ? MU_BUFFER_CHEAP_PREPEND : 0;
-}
-
 static bool is_borrowed(const mu_buffer_t *b) {
   return (b->flags & MU_BUFFER_BORROWED) != 0;
 }
@@ -216,14 +210,6 @@ int mu_buffer_prepend(mu_buffer_t *b, const void *data, size_t len) {
 
 /* ---- consuming -------------------------------------------------------------- */
 
-void mu_buffer_retrieve(mu_buffer_t *b, size_t len) {
-  if (len < mu_buffer_readable_bytes(b)) {
-    b->reader += (uint32_t)len;
-  } else {
-    mu_buffer_retrieve_all(b);
-  }
-}
-
 void mu_buffer_retrieve_until(mu_buffer_t *b, const char *end) {
   /* Without storage there is nothing to consume, and the "" that peek returns
    * may be a different literal in the caller's translation unit. */
@@ -234,13 +220,6 @@ void mu_buffer_retrieve_until(mu_buffer_t *b, const char *end) {
   if (e < start || e - start > mu_buffer_readable_bytes(b))
     MU_LOG_FATAL("mu_buffer_retrieve_until: end is outside the readable bytes");
   mu_buffer_retrieve(b, e - start);
-}
-
-void mu_buffer_retrieve_all(mu_buffer_t *b) {
-  /* Back to the start, as muduo's retrieveAll: the whole storage is free again
-   * without moving a byte. */
-  b->reader = home_index(b);
-  b->writer = b->reader;
 }
 
 size_t mu_buffer_retrieve_into(mu_buffer_t *b, void *out, size_t len) {

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "channel_internal.h"
 #include "cmuduo/base/alloc.h"
@@ -472,6 +474,17 @@ static void update_reading(mu_tcp_connection_t *conn) {
 /* After the message callback: keep unread bytes, give memory back, and stop
  * reading if the user lets input pile up past the cap. */
 static void settle_input(mu_tcp_connection_t *conn) {
+  mu_buffer_t *in = &conn->input;
+  if (in->reader == in->writer) {
+    /* All consumed, the common case: forget the loan or free what was grown.
+     * An empty buffer is below any cap. */
+    if (in->flags & MU_BUFFER_BORROWED) {
+      *in = (mu_buffer_t)MU_BUFFER_INIT;
+    } else {
+      mu_buffer_release_if_empty(in);
+    }
+    return;
+  }
   if (conn->input.flags & MU_BUFFER_BORROWED) {
     if (mu_buffer_end_borrow(&conn->input) != 0) {
       MU_LOG_ERROR("out of memory keeping unread input; closing the connection");
@@ -503,18 +516,31 @@ static void deliver_message(mu_tcp_connection_t *conn, mu_timestamp_t t) {
   }
 }
 
+/* Idle connections own no input memory: read into the loop's buffer, lent to
+ * the input buffer while the message callback runs; only what the user leaves
+ * unread is copied out afterwards (settle_input). The same as
+ * mu_buffer_borrow + mu_buffer_read_fd, whose readv would have one vector
+ * here, done in place. */
+static ssize_t read_into_loop_buffer(mu_tcp_connection_t *conn, int fd, int *err) {
+  size_t cap;
+  char *mem = mu_event_loop_read_buffer(loop_of(conn), &cap);
+  if (mem == NULL) /* no memory for it: read_fd's stack buffer still works */
+    return mu_buffer_read_fd(&conn->input, fd, err);
+  ssize_t n = read(fd, mem + MU_BUFFER_CHEAP_PREPEND, cap - MU_BUFFER_CHEAP_PREPEND);
+  if (n <= 0) {
+    *err = n < 0 ? errno : 0;
+    return n < 0 ? -1 : 0;
+  }
+  conn->input = (mu_buffer_t){mem, (uint32_t)cap, MU_BUFFER_CHEAP_PREPEND,
+                              MU_BUFFER_CHEAP_PREPEND + (uint32_t)n, MU_BUFFER_BORROWED};
+  return n;
+}
+
 static void mu_tcp_connection_handle_read(mu_channel_t *ch, mu_timestamp_t t, void *arg) {
   mu_tcp_connection_t *conn = arg;
-  if (conn->input.data == NULL) {
-    /* Idle connections own no input memory: read into the loop's buffer, and
-     * only what the user leaves unread is copied out afterwards. */
-    size_t cap;
-    char *mem = mu_event_loop_read_buffer(loop_of(conn), &cap);
-    if (mem != NULL)
-      mu_buffer_borrow(&conn->input, mem, cap);
-  }
   int err = 0;
-  ssize_t n = mu_buffer_read_fd(&conn->input, ch->fd, &err);
+  ssize_t n = conn->input.data == NULL ? read_into_loop_buffer(conn, ch->fd, &err)
+                                       : mu_buffer_read_fd(&conn->input, ch->fd, &err);
   if (n > 0) {
     atomic_store_explicit(&conn->last_receive_us, t.us, memory_order_relaxed);
     add_counter(&conn->bytes_received, (uint64_t)n);
@@ -626,17 +652,23 @@ static void close_soon(mu_tcp_connection_t *conn) {
   queue_with_ref(conn, mu_tcp_connection_force_close_in_loop);
 }
 
-static int mu_tcp_connection_send_in_loop(mu_tcp_connection_t *conn, const char *data,
-                                          size_t len) {
-  if (get_state(conn) == MU_TCP_DISCONNECTED) {
-    MU_LOG_DEBUG("disconnected, give up writing %zu bytes", len);
-    return -ENOTCONN;
-  }
+/* Nothing queued (no output, not waiting for writability): the bytes may go
+ * to the socket directly, ahead of nothing. */
+static bool nothing_queued(const mu_tcp_connection_t *conn) {
+  return !(conn->channel.events & MU_EV_WRITE) &&
+         mu_buffer_readable_bytes(&conn->output) == 0;
+}
+
+/* Loop thread, connection not disconnected: write directly when nothing is
+ * queued, queue what the socket does not take. */
+static int write_or_queue(mu_tcp_connection_t *conn, const char *data, size_t len) {
   size_t written = 0;
-  if (!mu_channel_is_writing(&conn->channel) &&
-      mu_buffer_readable_bytes(&conn->output) == 0) {
-    /* Nothing queued: try the socket directly, no copy. */
-    ssize_t n = len ? mu_sockets_send(conn->channel.fd, data, len) : 0;
+  if (nothing_queued(conn)) {
+    /* No copy. send(2) itself rather than mu_sockets_send: this is the
+     * per-message path, and the wrapper is a call that only negates errno. */
+    ssize_t n = len ? send(conn->channel.fd, data, len, MSG_NOSIGNAL) : 0;
+    if (n < 0)
+      n = -errno;
     if (n >= 0) {
       written = (size_t)n;
       add_bytes_sent(conn, written);
@@ -659,6 +691,15 @@ static int mu_tcp_connection_send_in_loop(mu_tcp_connection_t *conn, const char 
     close_soon(conn);
   }
   return rc;
+}
+
+static int mu_tcp_connection_send_in_loop(mu_tcp_connection_t *conn, const char *data,
+                                          size_t len) {
+  if (get_state(conn) == MU_TCP_DISCONNECTED) {
+    MU_LOG_DEBUG("disconnected, give up writing %zu bytes", len);
+    return -ENOTCONN;
+  }
+  return write_or_queue(conn, data, len);
 }
 
 static bool write_files(mu_tcp_connection_t *conn);
@@ -707,8 +748,11 @@ static void send_functor(void *p) {
 int mu_tcp_connection_send(mu_tcp_connection_t *conn, const void *data, size_t len) {
   if (get_state(conn) != MU_TCP_CONNECTED)
     return -ENOTCONN;
-  if (mu_event_loop_is_in_loop_thread(loop_of(conn))) {
-    int rc = mu_tcp_connection_send_in_loop(conn, data, len);
+  /* The same test as mu_event_loop_is_in_loop_thread (a thread has at most one
+   * loop), one call cheaper. In the loop thread the state cannot have become
+   * DISCONNECTED since it was read: only this thread sets that. */
+  if (loop_of(conn) == mu_event_loop_of_current_thread()) {
+    int rc = write_or_queue(conn, data, len);
     return rc == -ENOMEM ? rc : (rc < 0 ? -ENOTCONN : 0);
   }
   queued_send_t *qs = mu_malloc(sizeof *qs + len);

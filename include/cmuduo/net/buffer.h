@@ -89,11 +89,23 @@ int mu_buffer_append_str(mu_buffer_t *b, const char *s);
  * allocating its storage: -ENOMEM if that fails). */
 int mu_buffer_prepend(mu_buffer_t *b, const void *data, size_t len);
 
+/* Consumes all readable bytes. Back to the start, as muduo's retrieveAll: the
+ * whole storage is free again without moving a byte (reader and writer rest
+ * at the cheap prepend, or at 0 in a borrowed block too small for one). */
+static inline void mu_buffer_retrieve_all(mu_buffer_t *b) {
+  b->reader = b->cap >= MU_BUFFER_CHEAP_PREPEND ? MU_BUFFER_CHEAP_PREPEND : 0;
+  b->writer = b->reader;
+}
 /* Consumes len readable bytes (all of them if len >= readable). */
-void mu_buffer_retrieve(mu_buffer_t *b, size_t len);
+static inline void mu_buffer_retrieve(mu_buffer_t *b, size_t len) {
+  if (len < mu_buffer_readable_bytes(b)) {
+    b->reader += (uint32_t)len;
+  } else {
+    mu_buffer_retrieve_all(b);
+  }
+}
 /* Consumes up to `end`, a pointer into [peek, peek + readable] (fatal otherwise). */
 void mu_buffer_retrieve_until(mu_buffer_t *b, const char *end);
-void mu_buffer_retrieve_all(mu_buffer_t *b);
 /* Copies up to len readable bytes to out, consumes them, returns the count. */
 size_t mu_buffer_retrieve_into(mu_buffer_t *b, void *out, size_t len);
 /* A NUL-terminated copy of all readable bytes, consumed; free with mu_free.
