@@ -7,10 +7,13 @@
 #include "test_http_server_util.h"
 
 #define NREQ 100
+#define BIG_BODY (64 * 1024)
+#define NBIG 500
 
 static ht_worker_t g_worker;
 static _Atomic(mu_http_response_t *) g_blocked;
 static _Atomic int g_handled;
+static char g_big[BIG_BODY]; /* filled before the servers start */
 
 static void finish_async(void *p) {
   mu_http_response_t *resp = p;
@@ -26,6 +29,9 @@ static void on_request(const mu_http_request_t *req, mu_http_response_t *resp,
   const char *path = mu_http_request_path(req);
   if (strncmp(path, "/async/", 7) == 0) {
     ht_worker_post(&g_worker, finish_async, resp);
+  } else if (strcmp(path, "/big") == 0) {
+    mu_http_response_append_body(resp, g_big, sizeof g_big);
+    mu_http_response_send(resp);
   } else if (strcmp(path, "/block") == 0) {
     atomic_store(&g_blocked, resp); /* finished by main() */
   } else {
@@ -123,15 +129,53 @@ static void test_bounded_input(ht_server_t *s) {
   CHECK_EQ(ht_server_wait_connections(s, 0, 60), 0);
 }
 
+/* Requests for 64 KiB responses, pipelined by a client that does not read:
+ * the server answers a few (as many as fit under the high-water mark and in
+ * the kernel's buffers), not all 500 into its memory; once the client reads,
+ * the rest follow in order. */
+static void test_unread_responses(uint16_t port) {
+  static const char req[] = "GET /big HTTP/1.1\r\nHost: t\r\n\r\n";
+  char *all = malloc(NBIG * sizeof req);
+  CHECK(all != NULL);
+  for (int i = 0; i < NBIG; ++i)
+    memcpy(all + (size_t)i * (sizeof req - 1), req, sizeof req - 1);
+  ht_client_t *c = calloc(1, sizeof *c);
+  CHECK(c != NULL);
+  c->fd = tt_connect_timeout(port, TT_IO_TIMEOUT_S, 64 * 1024);
+  int before = atomic_load(&g_handled);
+  tt_write_all(c->fd, all, NBIG * (sizeof req - 1));
+  int last = -1, now = atomic_load(&g_handled) - before;
+  for (int i = 0; i < 200 && now != last; ++i) { /* until the server stops */
+    last = now;
+    tt_sleep_ms(50);
+    now = atomic_load(&g_handled) - before;
+  }
+  printf("  %d of %d large responses made while the client did not read\n", now, NBIG);
+  CHECK(now < NBIG / 2);
+  for (int i = 0; i < NBIG; ++i) {
+    ht_resp_t r;
+    CHECK(ht_read_response(c, &r, false));
+    CHECK_EQ(r.status, 200);
+    CHECK_EQ(r.body_len, BIG_BODY);
+    CHECK(r.body[0] == 'b' && r.body[BIG_BODY - 1] == 'b');
+    ht_resp_free(&r);
+  }
+  CHECK_EQ(atomic_load(&g_handled) - before, NBIG);
+  ht_close(c);
+  free(all);
+}
+
 int main(void) {
   tt_init("http_server_pipeline", 240);
   ht_worker_start(&g_worker);
+  memset(g_big, 'b', sizeof g_big);
   for (int threads = 0; threads <= 2; threads += 2) {
     ht_server_t s;
     ht_server_start(&s, threads, on_request, NULL, NULL, NULL);
     test_in_order(s.port, "/sync/");
     test_in_order(s.port, "/async/");
     test_close_in_the_middle(s.port);
+    test_unread_responses(s.port);
     test_bounded_input(&s);
     CHECK_EQ(ht_server_wait_connections(&s, 0, 30), 0);
     ht_server_stop(&s);

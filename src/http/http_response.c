@@ -470,6 +470,8 @@ static int send_file_in_loop(mu_http_response_t *r, int fd, uint64_t offset,
     close(fd);
   } else {
     rc = mu_tcp_connection_send_file(hc->conn, fd, offset, len);
+    if (rc == 0)
+      ++hc->files_queued;
     if (rc == -ENOMEM)
       return fail(r, rc);
   }

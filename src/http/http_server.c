@@ -22,6 +22,9 @@ struct mu_http_server {
 /* The batch is given back when it grew past this (a large streamed chunk). */
 #define OUT_KEEP_MAX (256u * 1024)
 
+/* Pipelined file responses queued at once (each holds an open descriptor). */
+#define MAX_FILES_QUEUED 8
+
 static const char k_continue[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
 /* ---- shared state -------------------------------------------------------- */
@@ -230,17 +233,13 @@ void mu_http_conn_send_error(http_conn_t *hc, int status) {
 }
 
 static void process_input(http_conn_t *hc, mu_buffer_t *in, int64_t now);
+static void resume_input(http_conn_t *hc);
 
 static void resume_functor(void *p) {
   mu_tcp_connection_t *conn = p;
   http_conn_t *hc = mu_tcp_connection_get_context(conn);
-  if (hc != NULL && !hc->gone && hc->phase != MU_HC_CLOSING &&
-      hc->phase != MU_HC_PENDING) {
-    process_input(hc, mu_tcp_connection_input_buffer(conn), loop_now_us(hc->lp));
-    /* The input cap may have paused reading while the response was pending. */
-    if (!hc->gone && !mu_tcp_connection_is_reading(conn))
-      mu_tcp_connection_start_read(conn);
-  }
+  if (hc != NULL && !hc->gone && hc->phase == MU_HC_IDLE && !hc->out_blocked)
+    resume_input(hc);
   mu_tcp_connection_unref(conn); /* the async response's reference */
 }
 
@@ -292,10 +291,27 @@ static void dispatch(http_conn_t *hc, mu_http_request_t *req) {
   }
 }
 
-/* Parses and answers every complete request in `in`, until one is pending. */
+/* Output queued for hc: the batch and the connection's buffer. */
+static size_t output_backlog(const http_conn_t *hc) {
+  size_t n = mu_buffer_readable_bytes(mu_tcp_connection_output_buffer(hc->conn));
+  if (hc->lp->out_conn == hc->conn)
+    n += mu_buffer_readable_bytes(&hc->lp->out);
+  return n;
+}
+
+/* Parses and answers every complete request in `in`, until one is pending,
+ * or until the answers queued pass the high-water mark: a client that
+ * pipelines requests without reading the responses then finds its requests
+ * waiting in the (capped) input buffer, not its responses piling up. */
 static void process_input(http_conn_t *hc, mu_buffer_t *in, int64_t now) {
   hc->dispatching = true;
   while (hc->phase != MU_HC_PENDING && hc->phase != MU_HC_CLOSING && !hc->gone) {
+    if (hc->phase == MU_HC_IDLE && mu_buffer_readable_bytes(in) > 0 &&
+        (output_backlog(hc) >= hc->sh->high_water_mark ||
+         hc->files_queued >= MAX_FILES_QUEUED)) {
+      hc->out_blocked = true; /* on_write_complete goes on */
+      break;
+    }
     size_t n = 0;
     mu_http_parse_result_t rc = mu_http_parser_execute(&hc->parser, mu_buffer_peek(in),
                                                        mu_buffer_readable_bytes(in), &n);
@@ -340,16 +356,36 @@ static void on_message(mu_tcp_connection_t *conn, mu_buffer_t *buf, mu_timestamp
     mu_buffer_retrieve_all(buf);
     return;
   }
-  if (hc->phase == MU_HC_PENDING)
-    return; /* kept until the response is finished (bounded by the input cap) */
+  if (hc->phase == MU_HC_PENDING || hc->out_blocked)
+    return; /* kept until the response is finished or the output drained
+               (bounded by the input cap) */
   process_input(hc, buf, when.us);
+}
+
+/* Continues parsing after the response or the output that held it back. */
+static void resume_input(http_conn_t *hc) {
+  mu_tcp_connection_t *conn = hc->conn;
+  process_input(hc, mu_tcp_connection_input_buffer(conn), loop_now_us(hc->lp));
+  /* The input cap may have paused reading meanwhile. */
+  if (!hc->gone && !mu_tcp_connection_is_reading(conn))
+    mu_tcp_connection_start_read(conn);
 }
 
 static void on_write_complete(mu_tcp_connection_t *conn, void *arg) {
   (void)arg;
   http_conn_t *hc = mu_tcp_connection_get_context(conn);
-  if (hc != NULL && !hc->gone && hc->resp.state == MU_RESP_STREAMING)
+  if (hc == NULL || hc->gone)
+    return;
+  if (hc->resp.state == MU_RESP_STREAMING)
     mu_http_response_output_drained(&hc->resp);
+  if (mu_buffer_readable_bytes(mu_tcp_connection_output_buffer(conn)) == 0)
+    hc->files_queued = 0; /* (approximate: this may trail a later send_file) */
+  if (hc->out_blocked && output_backlog(hc) < hc->sh->high_water_mark &&
+      hc->files_queued < MAX_FILES_QUEUED) {
+    hc->out_blocked = false;
+    if (hc->phase == MU_HC_IDLE)
+      resume_input(hc);
+  }
 }
 
 /* ---- timeouts ------------------------------------------------------------ */

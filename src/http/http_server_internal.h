@@ -114,10 +114,13 @@ struct http_conn {
   mu_http_response_t resp; /* reused: one request is answered at a time */
   int64_t t_mark_us;       /* when the current phase's clock started */
   int phase;
-  bool fresh;       /* no request yet */
-  bool dispatching; /* inside process_input: responses are batched */
-  bool answered;    /* the response to the last request handed over is done */
-  bool gone;        /* the down callback ran */
+  bool fresh;            /* no request yet */
+  bool dispatching;      /* inside process_input: responses are batched */
+  bool answered;         /* the response to the last request handed over is done */
+  bool out_blocked;      /* parsing paused: the output is above the high-water mark */
+  uint64_t last_sent;    /* bytes_sent at the last sweep: output progress */
+  unsigned files_queued; /* send_file regions since the output last drained */
+  bool gone;             /* the down callback ran */
   bool listed;
 };
 
