@@ -33,6 +33,7 @@ int __real_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
 int __real_epoll_wait(int epfd, struct epoll_event *events, int max, int timeout);
 int __real_poll(struct pollfd *fds, nfds_t n, int timeout);
 int __real_close(int fd);
+int __real_connect(int fd, const struct sockaddr *addr, socklen_t len);
 
 ssize_t __wrap_read(int fd, void *buf, size_t len);
 ssize_t __wrap_readv(int fd, const struct iovec *iov, int iovcnt);
@@ -45,10 +46,11 @@ int __wrap_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
 int __wrap_epoll_wait(int epfd, struct epoll_event *events, int max, int timeout);
 int __wrap_poll(struct pollfd *fds, nfds_t n, int timeout);
 int __wrap_close(int fd);
+int __wrap_connect(int fd, const struct sockaddr *addr, socklen_t len);
 
 /* Descriptors above this are never faulted (the tests use far fewer). */
 #define MAX_FD (1 << 20)
-#define FD_SERVER 1u /* came from accept4 in an opted-in thread */
+#define FD_SCOPED 1u /* from accept4 or connect in an opted-in thread */
 #define FD_FATAL 2u  /* got its fatal fault already */
 
 static _Atomic uint8_t g_fd[MAX_FD];
@@ -146,8 +148,8 @@ void mu_fault_reset_stats(void) {
 
 const char *mu_fault_kind_name(mu_fault_kind_t kind) {
   static const char *const names[MU_FAULT_KINDS] = {
-      "EINTR", "EAGAIN", "short_read", "short_write", "ECONNRESET",
-      "EPIPE", "EMFILE", "ENFILE",     "ECONNABORTED"};
+      "EINTR",  "EAGAIN", "short_read",   "short_write",  "ECONNRESET",   "EPIPE",
+      "EMFILE", "ENFILE", "ECONNABORTED", "ECONNREFUSED", "EADDRNOTAVAIL"};
   return (unsigned)kind < MU_FAULT_KINDS ? names[kind] : "?";
 }
 
@@ -177,7 +179,7 @@ static bool thread_eligible(void) {
 
 static bool fd_eligible(int fd) {
   return fd >= 0 && fd < MAX_FD && thread_eligible() &&
-         (atomic_load_explicit(&g_fd[fd], memory_order_relaxed) & FD_SERVER);
+         (atomic_load_explicit(&g_fd[fd], memory_order_relaxed) & FD_SCOPED);
 }
 
 /* One eligible call: true if it gets a fault this time. */
@@ -197,6 +199,19 @@ static int fail(mu_fault_kind_t k, int err) {
   return -1;
 }
 
+static void remember_port(int fd, int (*name)(int, struct sockaddr *, socklen_t *)) {
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  if (name(fd, (struct sockaddr *)&ss, &len) != 0)
+    return;
+  uint16_t port = 0;
+  if (ss.ss_family == AF_INET)
+    port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+  else if (ss.ss_family == AF_INET6)
+    port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+  atomic_store(&g_reset_port[port], 1);
+}
+
 /* A fatal fault, once per descriptor: remember the peer's port first, so the
  * client can ask before it sees the close this leads to. */
 static bool take_fatal(int fd) {
@@ -204,16 +219,10 @@ static bool take_fatal(int fd) {
     return false;
   if (atomic_fetch_or(&g_fd[fd], FD_FATAL) & FD_FATAL)
     return false;
-  struct sockaddr_storage ss;
-  socklen_t len = sizeof ss;
-  if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
-    uint16_t port = 0;
-    if (ss.ss_family == AF_INET)
-      port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    else if (ss.ss_family == AF_INET6)
-      port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    atomic_store(&g_reset_port[port], 1);
-  }
+  /* Both ends' ports: the peer's names a server-side connection (the
+   * client's port), the local one a client-side connection. */
+  remember_port(fd, getpeername);
+  remember_port(fd, getsockname);
   return true;
 }
 
@@ -375,8 +384,43 @@ int __wrap_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) {
   }
   int conn = __real_accept4(fd, addr, len, flags);
   if (conn >= 0 && conn < MAX_FD && t_enabled)
-    atomic_store(&g_fd[conn], FD_SERVER);
+    atomic_store(&g_fd[conn], FD_SCOPED);
   return conn;
+}
+
+/* A client's connect in an opted-in thread: its socket becomes scoped (its
+ * I/O may fail from now on). A fault either refuses the connect without
+ * making it (EAGAIN, ECONNREFUSED, EADDRNOTAVAIL: the caller retries with a
+ * new socket) or makes it and reports EINTR, which on Linux means the
+ * connection goes on being established in the background. */
+int __wrap_connect(int fd, const struct sockaddr *addr, socklen_t len) {
+  if (!thread_eligible())
+    return __real_connect(fd, addr, len);
+  if (roll()) {
+    switch (rng_next() % 4) {
+      case 0:
+        return fail(MU_FAULT_EAGAIN, EAGAIN);
+      case 1:
+        return fail(MU_FAULT_ECONNREFUSED, ECONNREFUSED);
+      case 2:
+        return fail(MU_FAULT_EADDRNOTAVAIL, EADDRNOTAVAIL);
+      default:
+        break;
+    }
+    int rc = __real_connect(fd, addr, len);
+    if (rc == 0 || errno == EINPROGRESS) {
+      if (fd >= 0 && fd < MAX_FD)
+        atomic_store(&g_fd[fd], FD_SCOPED);
+      return fail(MU_FAULT_EINTR, EINTR);
+    }
+    return rc;
+  }
+  int rc = __real_connect(fd, addr, len);
+  int err = errno;
+  if ((rc == 0 || err == EINPROGRESS) && fd >= 0 && fd < MAX_FD)
+    atomic_store(&g_fd[fd], FD_SCOPED);
+  errno = err;
+  return rc;
 }
 
 int __wrap_epoll_wait(int epfd, struct epoll_event *events, int max, int timeout) {

@@ -8,9 +8,9 @@
  *   - the calling thread opted in (mu_fault_thread_enable), e.g. a server's
  *     loop threads through its thread-init callback, and never the verifying
  *     client's threads;
- *   - for I/O calls, the descriptor came from accept4 in an opted-in thread
- *     (a server-side connection). The client's own sockets are never touched,
- *     even in an opted-in thread.
+ *   - for I/O calls, the descriptor came from accept4 or connect in an
+ *     opted-in thread (a connection of the code under test). Sockets the
+ *     verifying side made in other threads are never touched.
  * Then, with probability MU_FAULT_RATE per call, the call fails or is cut
  * short instead:
  *   read, readv, recv        EINTR, EAGAIN, a short read (really reading fewer
@@ -20,11 +20,15 @@
  *   accept4                  EINTR, EAGAIN, ECONNABORTED, EMFILE, ENFILE
  *                            (nothing accepted: the connection waits in the
  *                            backlog)
+ *   connect                  EAGAIN, ECONNREFUSED, EADDRNOTAVAIL (nothing
+ *                            sent), or EINTR after a real connect (Linux
+ *                            goes on connecting in the background)
  *   epoll_wait, poll         EINTR
  * A fatal fault (ECONNRESET, EPIPE) is given at most once per descriptor and
  * with probability MU_FAULT_FATAL among faults; the server then closes that
- * connection as it would for a real reset. The peer's port is remembered, so a
- * client can tell an injected reset (mu_fault_port_was_reset) from a bug.
+ * connection as it would for a real reset. Both ends' ports are remembered,
+ * so a test can tell an injected reset (mu_fault_port_was_reset: the client's
+ * port, whichever side was faulted) from a bug.
  *
  * Replay: decisions come from one generator per thread, seeded from
  * MU_FAULT_SEED (printed at start; from the clock if unset) and the order in
@@ -50,6 +54,8 @@ typedef enum mu_fault_kind {
   MU_FAULT_EMFILE,
   MU_FAULT_ENFILE,
   MU_FAULT_ECONNABORTED,
+  MU_FAULT_ECONNREFUSED,
+  MU_FAULT_EADDRNOTAVAIL,
   MU_FAULT_KINDS
 } mu_fault_kind_t;
 
