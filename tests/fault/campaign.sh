@@ -14,7 +14,7 @@ set -uo pipefail
 build=${1:?usage: campaign.sh BUILD_DIR [SEEDS] [RATES] [TESTS]}
 seeds=${2:-20}
 rates=${3:-"0.1 0.4"}
-tests=${4:-"test_fault_echo test_fault_send_file test_fault_http"}
+tests=${4:-"test_fault_echo test_fault_send_file test_fault_http test_fault_client"}
 out=$build/fault-campaign
 mkdir -p "$out"
 
