@@ -139,6 +139,17 @@ static void test_many(uint16_t port) {
       ht_resp_free(&r);
     }
   }
+  /* Pipelined, finished by loop timers: still in order. */
+  ht_send(c[0],
+          "GET /timer/1 HTTP/1.1\r\nHost: t\r\n\r\nGET /timer/2 HTTP/1.1\r\nHost: "
+          "t\r\n\r\nGET /c0/x HTTP/1.1\r\nHost: t\r\n\r\n");
+  const char *want[] = {"/timer/1", "/timer/2", "/c0/x"};
+  for (int i = 0; i < 3; ++i) {
+    ht_resp_t r;
+    CHECK(ht_read_response(c[0], &r, false));
+    CHECK_STREQ(r.body, want[i]);
+    ht_resp_free(&r);
+  }
   for (int i = 0; i < NCONN; ++i)
     ht_close(c[i]);
 }
