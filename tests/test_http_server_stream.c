@@ -44,11 +44,33 @@ static void on_drain(mu_http_response_t *resp, void *arg) {
   pump(st);
 }
 
+/* A stream to a client that never reads: written until the server gives up
+ * on the client (idle timeout without progress) and write() says so. */
+static _Atomic int g_stalled_rc = 1;
+
+static void pump_stalled(mu_http_response_t *resp, void *arg) {
+  (void)arg;
+  static const char piece[PIECE];
+  for (;;) {
+    int rc = mu_http_response_write(resp, piece, sizeof piece);
+    if (rc == 1)
+      return; /* wait for drain */
+    if (rc < 0) {
+      atomic_store(&g_stalled_rc, rc);
+      mu_http_response_end(resp);
+      return;
+    }
+  }
+}
+
 static void on_request(const mu_http_request_t *req, mu_http_response_t *resp,
                        void *arg) {
   (void)arg;
   const char *path = mu_http_request_path(req);
-  if (strcmp(path, "/big") == 0) {
+  if (strcmp(path, "/stalled") == 0) {
+    CHECK_EQ(mu_http_response_begin(resp, pump_stalled, NULL), 0);
+    pump_stalled(resp, NULL);
+  } else if (strcmp(path, "/big") == 0) {
     memset(&g_st, 0, sizeof g_st);
     g_st.resp = resp;
     mu_http_response_set_content_type(resp, "application/octet-stream");
@@ -124,6 +146,28 @@ static void test_small_kinds(uint16_t port) {
   ht_close(c);
 }
 
+static void setup_idle(mu_http_server_t *server, void *arg) {
+  (void)arg;
+  mu_http_server_set_high_water_mark(server, MARK);
+  mu_http_server_set_idle_timeout(server, 1.0);
+}
+
+static void test_stalled_reader(void) {
+  ht_server_t s;
+  ht_server_start(&s, 0, on_request, NULL, setup_idle, NULL);
+  ht_client_t *c = calloc(1, sizeof *c);
+  CHECK(c != NULL);
+  c->fd = tt_connect_timeout(s.port, TT_IO_TIMEOUT_S, 16 * 1024);
+  ht_send(c, "GET /stalled HTTP/1.1\r\nHost: t\r\n\r\n");
+  for (int i = 0; i < 30000 && atomic_load(&g_stalled_rc) == 1; ++i)
+    tt_sleep_ms(1);
+  CHECK_EQ(atomic_load(&g_stalled_rc), -ECONNRESET);
+  CHECK_EQ(ht_server_wait_connections(&s, 0, 30), 0);
+  ht_close(c);
+  ht_server_stop(&s);
+  printf("  a stream to a client that stopped reading ends after the idle timeout\n");
+}
+
 int main(void) {
   tt_init("http_server_stream", 180);
   for (int threads = 0; threads <= 1; ++threads) {
@@ -134,6 +178,7 @@ int main(void) {
     CHECK_EQ(ht_server_wait_connections(&s, 0, 30), 0);
     ht_server_stop(&s);
   }
+  test_stalled_reader();
   printf("http_server_stream: OK\n");
   return 0;
 }

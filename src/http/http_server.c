@@ -277,6 +277,7 @@ static void dispatch(http_conn_t *hc, mu_http_request_t *req) {
   mu_http_response_t *r = &hc->resp;
   mu_http_response_reset(r, req);
   hc->phase = MU_HC_PENDING;
+  hc->t_mark_us = loop_now_us(hc->lp);
   hc->fresh = false;
   hc->answered = false;
   http_shared_t *sh = hc->sh;
@@ -417,6 +418,16 @@ static void sweep(void *arg) {
       case MU_HC_BODY:
         if (expired(now, hc->t_mark_us, sh->idle_timeout))
           mu_http_conn_send_error(hc, 408);
+        break;
+      case MU_HC_PENDING:
+        /* A stream to a client that stopped reading: close, which wakes a
+         * handler waiting for drain (its writes then fail). */
+        if (hc->resp.state == MU_RESP_STREAMING &&
+            mu_buffer_readable_bytes(mu_tcp_connection_output_buffer(hc->conn)) > 0 &&
+            expired(now, hc->t_mark_us, sh->idle_timeout)) {
+          hc->t_mark_us = INT64_MAX / 2; /* once */
+          mu_tcp_connection_force_close(hc->conn);
+        }
         break;
       case MU_HC_CLOSING:
         if (expired(now, hc->t_mark_us, sh->linger)) {
