@@ -167,7 +167,10 @@ static bool dispatch_stopped(const mu_channel_t *ch) {
   return (ch->flags & MU_CHANNEL_FREE_PENDING) || ch->events == MU_EV_NONE;
 }
 
-static void dispatch(mu_channel_t *ch, mu_timestamp_t receive_time) {
+/* Out of line: handle_event's common case (only readable) calls the read
+ * callback itself. */
+static __attribute__((noinline)) void dispatch(mu_channel_t *ch,
+                                               mu_timestamp_t receive_time) {
   const mu_channel_ops_t *ops = ch->ops;
   int rev = ch->revents;
   if ((rev & POLLHUP) && !(rev & POLLIN)) {
@@ -204,7 +207,8 @@ static void dispatch(mu_channel_t *ch, mu_timestamp_t receive_time) {
 
 /* A channel tied with mu_channel_tie: its owner holds a reference for the
  * whole event. */
-static void handle_tied_event(mu_channel_t *ch, mu_timestamp_t receive_time) {
+static __attribute__((noinline)) void handle_tied_event(mu_channel_t *ch,
+                                                        mu_timestamp_t receive_time) {
   /* Copied first: the last unref may free the owner, and with it this channel. */
   void (*unref)(void *) = ch->ops->tie_unref;
   void *arg = ch->arg;
@@ -234,7 +238,14 @@ void mu_channel_handle_event(mu_channel_t *ch, mu_timestamp_t receive_time) {
     return;
   }
   ch->flags |= MU_CHANNEL_EVENT_HANDLING;
-  dispatch(ch, receive_time);
+  const mu_channel_ops_t *ops = ch->ops;
+  if (__builtin_expect((ch->revents & ~(POLLIN | POLLPRI)) == 0 && ops->read != NULL,
+                       1)) {
+    /* Only readable, the common case: what dispatch would do, directly. */
+    ops->read(ch, receive_time, ch->arg);
+  } else {
+    dispatch(ch, receive_time);
+  }
   uint32_t flags = ch->flags & ~(uint32_t)MU_CHANNEL_EVENT_HANDLING;
   ch->flags = flags;
   if (flags & (MU_CHANNEL_FREE_PENDING | MU_CHANNEL_RELEASE_PENDING))

@@ -17,6 +17,12 @@
 #include "event_loop_internal.h"
 #include "sockets_ops.h"
 
+/* The per-message path keeps its rare branches out of line, so the compiler
+ * lays it out straight and saves fewer registers around it. */
+#define LIKELY(x) __builtin_expect(!!(x), 1)
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define COLD __attribute__((noinline, cold))
+
 /* A file region of the output stream (mu_tcp_connection_send_file). */
 typedef struct out_file {
   struct out_file *next;
@@ -473,18 +479,7 @@ static void update_reading(mu_tcp_connection_t *conn) {
 
 /* After the message callback: keep unread bytes, give memory back, and stop
  * reading if the user lets input pile up past the cap. */
-static void settle_input(mu_tcp_connection_t *conn) {
-  mu_buffer_t *in = &conn->input;
-  if (in->reader == in->writer) {
-    /* All consumed, the common case: forget the loan or free what was grown.
-     * An empty buffer is below any cap. */
-    if (in->flags & MU_BUFFER_BORROWED) {
-      *in = (mu_buffer_t)MU_BUFFER_INIT;
-    } else {
-      mu_buffer_release_if_empty(in);
-    }
-    return;
-  }
+static COLD void settle_input_slow(mu_tcp_connection_t *conn) {
   if (conn->input.flags & MU_BUFFER_BORROWED) {
     if (mu_buffer_end_borrow(&conn->input) != 0) {
       MU_LOG_ERROR("out of memory keeping unread input; closing the connection");
@@ -507,6 +502,17 @@ static void settle_input(mu_tcp_connection_t *conn) {
   }
 }
 
+static inline void settle_input(mu_tcp_connection_t *conn) {
+  mu_buffer_t *in = &conn->input;
+  /* The common case: the callback consumed all of the loan; forget it. An
+   * empty buffer is below any cap. */
+  if (LIKELY(in->reader == in->writer && (in->flags & MU_BUFFER_BORROWED))) {
+    *in = (mu_buffer_t)MU_BUFFER_INIT;
+    return;
+  }
+  settle_input_slow(conn);
+}
+
 static void deliver_message(mu_tcp_connection_t *conn, mu_timestamp_t t) {
   mu_conn_owner_t *o = conn->owner;
   if (o->message_cb) {
@@ -516,38 +522,16 @@ static void deliver_message(mu_tcp_connection_t *conn, mu_timestamp_t t) {
   }
 }
 
-/* Idle connections own no input memory: read into the loop's buffer, lent to
- * the input buffer while the message callback runs; only what the user leaves
- * unread is copied out afterwards (settle_input). The same as
- * mu_buffer_borrow + mu_buffer_read_fd, whose readv would have one vector
- * here, done in place. */
-static ssize_t read_into_loop_buffer(mu_tcp_connection_t *conn, int fd, int *err) {
-  size_t cap;
-  char *mem = mu_event_loop_read_buffer(loop_of(conn), &cap);
-  if (mem == NULL) /* no memory for it: read_fd's stack buffer still works */
-    return mu_buffer_read_fd(&conn->input, fd, err);
-  ssize_t n = read(fd, mem + MU_BUFFER_CHEAP_PREPEND, cap - MU_BUFFER_CHEAP_PREPEND);
-  if (n <= 0) {
-    *err = n < 0 ? errno : 0;
-    return n < 0 ? -1 : 0;
-  }
-  conn->input = (mu_buffer_t){mem, (uint32_t)cap, MU_BUFFER_CHEAP_PREPEND,
-                              MU_BUFFER_CHEAP_PREPEND + (uint32_t)n, MU_BUFFER_BORROWED};
-  return n;
+static inline void on_input(mu_tcp_connection_t *conn, mu_timestamp_t t, size_t n) {
+  atomic_store_explicit(&conn->last_receive_us, t.us, memory_order_relaxed);
+  add_counter(&conn->bytes_received, (uint64_t)n);
+  deliver_message(conn, t);
+  settle_input(conn);
 }
 
-static void mu_tcp_connection_handle_read(mu_channel_t *ch, mu_timestamp_t t, void *arg) {
-  mu_tcp_connection_t *conn = arg;
-  int err = 0;
-  ssize_t n = conn->input.data == NULL ? read_into_loop_buffer(conn, ch->fd, &err)
-                                       : mu_buffer_read_fd(&conn->input, ch->fd, &err);
-  if (n > 0) {
-    atomic_store_explicit(&conn->last_receive_us, t.us, memory_order_relaxed);
-    add_counter(&conn->bytes_received, (uint64_t)n);
-    deliver_message(conn, t);
-    settle_input(conn);
-    return;
-  }
+/* A read returned n <= 0 (err: its errno): end of stream or an error. */
+static COLD void handle_read_end(mu_tcp_connection_t *conn, ssize_t n, int err) {
+  mu_channel_t *ch = &conn->channel;
   if (conn->input.flags & MU_BUFFER_BORROWED)
     mu_buffer_end_borrow(&conn->input);
   if (n == 0) {
@@ -569,6 +553,42 @@ static void mu_tcp_connection_handle_read(mu_channel_t *ch, mu_timestamp_t t, vo
                   (unsigned long long)conn->id);
   }
   mu_tcp_connection_handle_close(ch, conn);
+}
+
+/* Input is left over from an earlier message (or the loop's buffer could not
+ * be allocated): read_fd appends to it, spilling into its stack buffer. */
+static COLD void handle_read_into_input(mu_tcp_connection_t *conn, mu_timestamp_t t) {
+  int err = 0;
+  ssize_t n = mu_buffer_read_fd(&conn->input, conn->channel.fd, &err);
+  if (n > 0) {
+    on_input(conn, t, (size_t)n);
+  } else {
+    handle_read_end(conn, n, err);
+  }
+}
+
+/* Idle connections own no input memory: read into the loop's buffer, lent to
+ * the input buffer while the message callback runs; only what the user leaves
+ * unread is copied out afterwards (settle_input). The same as
+ * mu_buffer_borrow + mu_buffer_read_fd, whose readv would have one vector
+ * here, done in place. */
+static void mu_tcp_connection_handle_read(mu_channel_t *ch, mu_timestamp_t t, void *arg) {
+  mu_tcp_connection_t *conn = arg;
+  size_t cap;
+  char *mem;
+  if (UNLIKELY(conn->input.data != NULL) ||
+      UNLIKELY((mem = mu_event_loop_read_buffer(loop_of(conn), &cap)) == NULL)) {
+    handle_read_into_input(conn, t);
+    return;
+  }
+  ssize_t n = read(ch->fd, mem + MU_BUFFER_CHEAP_PREPEND, cap - MU_BUFFER_CHEAP_PREPEND);
+  if (UNLIKELY(n <= 0)) {
+    handle_read_end(conn, n, n < 0 ? errno : 0);
+    return;
+  }
+  conn->input = (mu_buffer_t){mem, (uint32_t)cap, MU_BUFFER_CHEAP_PREPEND,
+                              MU_BUFFER_CHEAP_PREPEND + (uint32_t)n, MU_BUFFER_BORROWED};
+  on_input(conn, t, (size_t)n);
 }
 
 static void start_read_in_loop(void *p) {
@@ -659,38 +679,65 @@ static bool nothing_queued(const mu_tcp_connection_t *conn) {
          mu_buffer_readable_bytes(&conn->output) == 0;
 }
 
-/* Loop thread, connection not disconnected: write directly when nothing is
- * queued, queue what the socket does not take. */
-static int write_or_queue(mu_tcp_connection_t *conn, const char *data, size_t len) {
-  size_t written = 0;
-  if (nothing_queued(conn)) {
-    /* No copy. send(2) itself rather than mu_sockets_send: this is the
-     * per-message path, and the wrapper is a call that only negates errno. */
-    ssize_t n = len ? send(conn->channel.fd, data, len, MSG_NOSIGNAL) : 0;
-    if (n < 0)
-      n = -errno;
-    if (n >= 0) {
-      written = (size_t)n;
-      add_bytes_sent(conn, written);
-      if (written == len) {
-        queue_write_complete(conn);
-        return 0;
-      }
-    } else if (is_fatal_write_error((int)-n)) {
-      if (n != -EPIPE && n != -ECONNRESET) {
-        errno = (int)-n;
-        MU_LOG_SYSERR("send on connection fd=%d", conn->channel.fd);
-      }
-      close_soon(conn); /* the peer is gone: close, do not queue */
-      return (int)n;
-    }
-  }
-  int rc = queue_output(conn, data + written, len - written);
+/* Queues what the socket did not take; closes when memory runs out. */
+static int queue_rest(mu_tcp_connection_t *conn, const char *data, size_t len) {
+  int rc = queue_output(conn, data, len);
   if (rc != 0) {
-    MU_LOG_ERROR("out of memory queueing %zu output bytes; closing", len - written);
+    MU_LOG_ERROR("out of memory queueing %zu output bytes; closing", len);
     close_soon(conn);
   }
   return rc;
+}
+
+/* After a direct send of len bytes returned n (bytes sent, or -errno). */
+static int after_direct_send(mu_tcp_connection_t *conn, const char *data, size_t len,
+                             ssize_t n) {
+  if (n < 0) {
+    if (!is_fatal_write_error((int)-n))
+      return queue_rest(conn, data, len);
+    if (n != -EPIPE && n != -ECONNRESET) {
+      errno = (int)-n;
+      MU_LOG_SYSERR("send on connection fd=%d", conn->channel.fd);
+    }
+    close_soon(conn); /* the peer is gone: close, do not queue */
+    return (int)n;
+  }
+  size_t written = (size_t)n;
+  add_bytes_sent(conn, written);
+  if (written == len) {
+    queue_write_complete(conn);
+    return 0;
+  }
+  return queue_rest(conn, data + written, len - written);
+}
+
+/* Loop thread, connection not disconnected: write directly when nothing is
+ * queued, queue what the socket does not take. */
+static COLD int write_or_queue(mu_tcp_connection_t *conn, const char *data, size_t len) {
+  if (!nothing_queued(conn))
+    return queue_rest(conn, data, len);
+  ssize_t n = len ? send(conn->channel.fd, data, len, MSG_NOSIGNAL) : 0;
+  return after_direct_send(conn, data, len, n < 0 ? -errno : n);
+}
+
+static COLD int after_direct_send_cold(mu_tcp_connection_t *conn, const char *data,
+                                       size_t len, ssize_t n) {
+  return after_direct_send(conn, data, len, n);
+}
+
+/* write_or_queue's common case inline: nothing queued and the socket takes all.
+ * No copy; send(2) itself rather than mu_sockets_send, a call that only
+ * negates errno. */
+static inline int write_in_loop(mu_tcp_connection_t *conn, const char *data, size_t len) {
+  if (UNLIKELY(len == 0 || !nothing_queued(conn)))
+    return write_or_queue(conn, data, len);
+  ssize_t n = send(conn->channel.fd, data, len, MSG_NOSIGNAL);
+  if (UNLIKELY(n != (ssize_t)len))
+    return after_direct_send_cold(conn, data, len, n < 0 ? -errno : n);
+  add_bytes_sent(conn, len);
+  if (UNLIKELY(conn->owner->write_complete_cb != NULL))
+    queue_write_complete(conn);
+  return 0;
 }
 
 static int mu_tcp_connection_send_in_loop(mu_tcp_connection_t *conn, const char *data,
@@ -745,16 +792,9 @@ static void send_functor(void *p) {
   mu_free(qs);
 }
 
-int mu_tcp_connection_send(mu_tcp_connection_t *conn, const void *data, size_t len) {
-  if (get_state(conn) != MU_TCP_CONNECTED)
-    return -ENOTCONN;
-  /* The same test as mu_event_loop_is_in_loop_thread (a thread has at most one
-   * loop), one call cheaper. In the loop thread the state cannot have become
-   * DISCONNECTED since it was read: only this thread sets that. */
-  if (loop_of(conn) == mu_event_loop_of_current_thread()) {
-    int rc = write_or_queue(conn, data, len);
-    return rc == -ENOMEM ? rc : (rc < 0 ? -ENOTCONN : 0);
-  }
+/* From another thread: a copy goes to the loop, with a reference. */
+static COLD int send_from_other_thread(mu_tcp_connection_t *conn, const void *data,
+                                       size_t len) {
   queued_send_t *qs = mu_malloc(sizeof *qs + len);
   if (qs == NULL)
     return -ENOMEM;
@@ -768,6 +808,22 @@ int mu_tcp_connection_send(mu_tcp_connection_t *conn, const void *data, size_t l
     return -ENOMEM;
   }
   return 0;
+}
+
+static inline int send_bytes(mu_tcp_connection_t *conn, const void *data, size_t len) {
+  if (UNLIKELY(get_state(conn) != MU_TCP_CONNECTED))
+    return -ENOTCONN;
+  /* The same test as mu_event_loop_is_in_loop_thread (a thread has at most one
+   * loop), one call cheaper. In the loop thread the state cannot have become
+   * DISCONNECTED since it was read: only this thread sets that. */
+  if (UNLIKELY(loop_of(conn) != mu_event_loop_of_current_thread()))
+    return send_from_other_thread(conn, data, len);
+  int rc = write_in_loop(conn, data, len);
+  return LIKELY(rc == 0) || rc == -ENOMEM ? rc : -ENOTCONN;
+}
+
+int mu_tcp_connection_send(mu_tcp_connection_t *conn, const void *data, size_t len) {
+  return send_bytes(conn, data, len);
 }
 
 /* ---- file regions (sendfile) ------------------------------------------- */
@@ -898,8 +954,7 @@ int mu_tcp_connection_send_str(mu_tcp_connection_t *conn, const char *s) {
 }
 
 int mu_tcp_connection_send_buffer(mu_tcp_connection_t *conn, mu_buffer_t *buf) {
-  int rc =
-      mu_tcp_connection_send(conn, mu_buffer_peek(buf), mu_buffer_readable_bytes(buf));
+  int rc = send_bytes(conn, mu_buffer_peek(buf), mu_buffer_readable_bytes(buf));
   mu_buffer_retrieve_all(buf);
   return rc;
 }
