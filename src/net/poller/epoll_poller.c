@@ -10,7 +10,14 @@
 
 /* Channel states kept in mu_channel.index. */
 enum { k_new = -1, k_added = 1, k_deleted = 2 };
-enum { k_init_events = 16, k_max_events = 1 << 16 };
+/* The event array starts small and doubles while a wait fills it, up to
+ * k_max_events. That cap keeps one batch's working set in the L1 data cache:
+ * each ready channel is touched once here (revents) and again when handled,
+ * and with about three lines per connection, 128 of them fit in 32 KiB where
+ * 1000 do not (callgrind, pingpong 16 KiB x 1000: 3.4 L1 misses per message
+ * at 256, 2.6 at 128, 2.5 at 64). The rest of a larger ready list comes back
+ * on the next wait (level-triggered), after one more epoll_wait per 128. */
+enum { k_init_events = 16, k_max_events = 128 };
 
 typedef struct epoll_poller {
   mu_poller_t base;
@@ -43,7 +50,8 @@ static mu_timestamp_t ep_poll(mu_poller_t *p, int timeout_ms, mu_channel_list_t 
   }
   if (n == ep->nevents && ep->nevents < k_max_events) {
     /* The array was full: more fds may be ready than we could take. Grow it. */
-    struct epoll_event *bigger = mu_realloc(ep->events, 2 * (size_t)ep->nevents * sizeof *bigger);
+    struct epoll_event *bigger =
+        mu_realloc(ep->events, 2 * (size_t)ep->nevents * sizeof *bigger);
     if (bigger != NULL) {
       ep->events = bigger;
       ep->nevents *= 2;
@@ -54,7 +62,8 @@ static mu_timestamp_t ep_poll(mu_poller_t *p, int timeout_ms, mu_channel_list_t 
 
 static int ctl(epoll_poller_t *ep, int op, mu_channel_t *ch) {
   struct epoll_event ev = {.events = (uint32_t)ch->events, .data.ptr = ch};
-  if (epoll_ctl(ep->epfd, op, ch->fd, &ev) == 0) return 0;
+  if (epoll_ctl(ep->epfd, op, ch->fd, &ev) == 0)
+    return 0;
   int err = errno;
   static const char *const k_ops[] = {"", "ADD", "DEL", "MOD"};
   MU_LOG_SYSERR("epoll_ctl %s fd=%d", k_ops[op], ch->fd);
@@ -64,9 +73,11 @@ static int ctl(epoll_poller_t *ep, int op, mu_channel_t *ch) {
 static int ep_update(mu_poller_t *p, mu_channel_t *ch) {
   epoll_poller_t *ep = (epoll_poller_t *)p;
   if (ch->index == k_new || ch->index == k_deleted) {
-    if (ch->events == MU_EV_NONE) return 0; /* nothing to watch yet */
+    if (ch->events == MU_EV_NONE)
+      return 0; /* nothing to watch yet */
     int rc = ctl(ep, EPOLL_CTL_ADD, ch);
-    if (rc == 0) ch->index = k_added;
+    if (rc == 0)
+      ch->index = k_added;
     return rc;
   }
   if (ch->events == MU_EV_NONE) {
@@ -80,7 +91,8 @@ static int ep_update(mu_poller_t *p, mu_channel_t *ch) {
 
 static void ep_remove(mu_poller_t *p, mu_channel_t *ch) {
   epoll_poller_t *ep = (epoll_poller_t *)p;
-  if (ch->index == k_added) ctl(ep, EPOLL_CTL_DEL, ch);
+  if (ch->index == k_added)
+    ctl(ep, EPOLL_CTL_DEL, ch);
   ch->index = k_new;
 }
 
@@ -95,12 +107,14 @@ static const mu_poller_ops_t k_epoll_ops = {ep_poll, ep_update, ep_remove, ep_fr
 
 mu_poller_t *mu_epoll_poller_new(void) {
   epoll_poller_t *ep = mu_calloc(1, sizeof *ep);
-  if (ep == NULL) return NULL;
+  if (ep == NULL)
+    return NULL;
   ep->epfd = epoll_create1(EPOLL_CLOEXEC);
   ep->events = mu_malloc(k_init_events * sizeof *ep->events);
   if (ep->epfd < 0 || ep->events == NULL) {
     int err = ep->epfd < 0 ? errno : ENOMEM;
-    if (ep->epfd >= 0) close(ep->epfd);
+    if (ep->epfd >= 0)
+      close(ep->epfd);
     mu_free(ep->events);
     mu_free(ep);
     errno = err;
