@@ -427,15 +427,22 @@ static int send_in_loop(mu_http_response_t *r, const char *extra, size_t extra_l
   size_t blen = mu_buffer_readable_bytes(&r->body);
   uint64_t total = (uint64_t)blen + extra_len;
   mu_buffer_t *out = mu_http_conn_out(hc);
+  size_t before = mu_buffer_readable_bytes(out);
   int rc = format_head(r, out, r->status == 304 || nobody ? FRAME_NONE : FRAME_LENGTH,
                        total, close);
   if (rc != 0)
     return fail(r, rc);
   if (!nobody && !is_head(r) && total > 0) {
     if (total <= INLINE_BODY_MAX) {
-      if ((rc = mu_buffer_append(out, mu_buffer_peek(&r->body), blen)) != 0 ||
-          (rc = mu_buffer_append(out, extra, extra_len)) != 0)
+      if ((rc = mu_buffer_ensure_writable(out, total)) != 0) {
+        /* No head without its body: the responses before it still go out. */
+        mu_buffer_unwrite(out, mu_buffer_readable_bytes(out) - before);
         return fail(r, rc);
+      }
+      if (blen > 0)
+        mu_buffer_append(out, mu_buffer_peek(&r->body), blen); /* room was made */
+      if (extra_len > 0)
+        mu_buffer_append(out, extra, extra_len);
     } else {
       mu_http_loop_flush(hc->lp);
       if (blen > 0)
