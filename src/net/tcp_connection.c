@@ -53,6 +53,11 @@ enum {
   k_input_paused = 1u << 1, /* input reached the cap: not reading until consumed */
   k_peer_closed = 1u << 2,  /* read returned 0 while output was queued */
   k_sending_file = 1u << 3, /* file regions are queued (conn_ext_t.files) */
+  /* shutdown() has reached the loop: half-close once the output drains. The
+   * state alone cannot say so: shutdown() sets DISCONNECTING in the caller's
+   * thread while that thread's earlier sends may still be queued to the loop,
+   * and a drain seen in between must not half-close ahead of them. */
+  k_shutdown_wanted = 1u << 4,
 };
 
 /* Ordered by use: what every message touches first, together (the channel,
@@ -448,8 +453,10 @@ void mu_tcp_connection_force_close_with_delay(mu_tcp_connection_t *conn, double 
 
 static void mu_tcp_connection_shutdown_in_loop(void *p) {
   mu_tcp_connection_t *conn = p;
-  if (!mu_channel_is_writing(&conn->channel) && get_state(conn) == MU_TCP_DISCONNECTING) {
-    mu_sockets_shutdown_write(conn->channel.fd);
+  if (get_state(conn) == MU_TCP_DISCONNECTING) {
+    conn->flags |= k_shutdown_wanted;
+    if (!mu_channel_is_writing(&conn->channel))
+      mu_sockets_shutdown_write(conn->channel.fd);
   }
   mu_tcp_connection_unref(conn);
 }
@@ -781,7 +788,7 @@ static void mu_tcp_connection_handle_write(mu_channel_t *ch, void *arg) {
   if (conn->flags & k_peer_closed) {
     mu_tcp_connection_handle_close(
         ch, conn); /* everything the user sent is out; finish the close */
-  } else if (get_state(conn) == MU_TCP_DISCONNECTING) {
+  } else if (conn->flags & k_shutdown_wanted) {
     mu_sockets_shutdown_write(ch->fd);
   }
 }
@@ -960,10 +967,21 @@ int mu_tcp_connection_send_str(mu_tcp_connection_t *conn, const char *s) {
   return mu_tcp_connection_send(conn, s, strlen(s));
 }
 
-int mu_tcp_connection_send_buffer(mu_tcp_connection_t *conn, mu_buffer_t *buf) {
+static COLD int send_buffer_slow(mu_tcp_connection_t *conn, mu_buffer_t *buf) {
   int rc = send_bytes(conn, mu_buffer_peek(buf), mu_buffer_readable_bytes(buf));
   mu_buffer_retrieve_all(buf);
   return rc;
+}
+
+int mu_tcp_connection_send_buffer(mu_tcp_connection_t *conn, mu_buffer_t *buf) {
+  /* send_bytes with the buffer read only once the checks pass, so fewer
+   * values live across the call (the usual reply from a message callback). */
+  if (UNLIKELY(get_state(conn) != MU_TCP_CONNECTED) ||
+      UNLIKELY(loop_of(conn) != mu_event_loop_of_current_thread()))
+    return send_buffer_slow(conn, buf);
+  int rc = write_in_loop(conn, mu_buffer_peek(buf), mu_buffer_readable_bytes(buf));
+  mu_buffer_retrieve_all(buf);
+  return LIKELY(rc == 0) || rc == -ENOMEM ? rc : -ENOTCONN;
 }
 
 /* ---- queries and settings ----------------------------------------------- */
