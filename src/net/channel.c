@@ -75,6 +75,11 @@ void mu_channel_tie(mu_channel_t *ch, void (*ref)(void *), void (*unref)(void *)
   mu_channel_ops_t *ops = mutable_ops(ch, __func__);
   ops->tie_ref = ref;
   ops->tie_unref = unref;
+  if (ref != NULL) {
+    ch->flags |= MU_CHANNEL_TIED;
+  } else {
+    ch->flags &= ~(uint32_t)MU_CHANNEL_TIED;
+  }
 }
 
 /* `func` is the public entry point, so a call from the wrong thread is named
@@ -233,11 +238,12 @@ static void finish_deferred(mu_channel_t *ch) {
 }
 
 void mu_channel_handle_event(mu_channel_t *ch, mu_timestamp_t receive_time) {
-  if (ch->ops->tie_ref != NULL) {
+  uint32_t entry_flags = ch->flags;
+  if (entry_flags & MU_CHANNEL_TIED) {
     handle_tied_event(ch, receive_time);
     return;
   }
-  ch->flags |= MU_CHANNEL_EVENT_HANDLING;
+  ch->flags = entry_flags | MU_CHANNEL_EVENT_HANDLING;
   const mu_channel_ops_t *ops = ch->ops;
   if (__builtin_expect((ch->revents & ~(POLLIN | POLLPRI)) == 0 && ops->read != NULL,
                        1)) {

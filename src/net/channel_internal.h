@@ -31,6 +31,7 @@ enum {
   MU_CHANNEL_FREE_PENDING = 1u << 3, /* freed inside its own callback */
   MU_CHANNEL_ADDED_TO_LOOP = 1u << 4,
   MU_CHANNEL_RELEASE_PENDING = 1u << 5, /* ops->release runs when the event ends */
+  MU_CHANNEL_TIED = 1u << 6,            /* ops->tie_ref is set (mu_channel_tie) */
 };
 
 /* 40 bytes: a connection keeps its channel and its other per-message fields in
