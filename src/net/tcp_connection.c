@@ -593,13 +593,16 @@ static void mu_tcp_connection_handle_read(mu_channel_t *ch, mu_timestamp_t t, vo
     handle_read_into_input(conn, t);
     return;
   }
+  /* Lent before the read, so that only the connection and the time live
+   * across it. */
+  conn->input = (mu_buffer_t){mem, (uint32_t)cap, MU_BUFFER_CHEAP_PREPEND,
+                              MU_BUFFER_CHEAP_PREPEND, MU_BUFFER_BORROWED};
   ssize_t n = read(ch->fd, mem + MU_BUFFER_CHEAP_PREPEND, cap - MU_BUFFER_CHEAP_PREPEND);
   if (UNLIKELY(n <= 0)) {
-    handle_read_end(conn, n, n < 0 ? errno : 0);
+    handle_read_end(conn, n, n < 0 ? errno : 0); /* ends the (empty) loan */
     return;
   }
-  conn->input = (mu_buffer_t){mem, (uint32_t)cap, MU_BUFFER_CHEAP_PREPEND,
-                              MU_BUFFER_CHEAP_PREPEND + (uint32_t)n, MU_BUFFER_BORROWED};
+  conn->input.writer += (uint32_t)n;
   on_input(conn, t, (size_t)n);
 }
 
@@ -979,7 +982,10 @@ int mu_tcp_connection_send_buffer(mu_tcp_connection_t *conn, mu_buffer_t *buf) {
   if (UNLIKELY(get_state(conn) != MU_TCP_CONNECTED) ||
       UNLIKELY(loop_of(conn) != mu_event_loop_of_current_thread()))
     return send_buffer_slow(conn, buf);
-  int rc = write_in_loop(conn, mu_buffer_peek(buf), mu_buffer_readable_bytes(buf));
+  /* peek without its test for no storage: with no readable bytes the
+   * pointer is not used. */
+  size_t len = mu_buffer_readable_bytes(buf);
+  int rc = write_in_loop(conn, len ? buf->data + buf->reader : NULL, len);
   mu_buffer_retrieve_all(buf);
   return LIKELY(rc == 0) || rc == -ENOMEM ? rc : -ENOTCONN;
 }
