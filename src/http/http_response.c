@@ -20,8 +20,9 @@
 /* Bodies up to this size are copied into the batch (one send with the head);
  * larger ones are sent from where they are, after the head. */
 #define INLINE_BODY_MAX (64u * 1024)
-/* Storage a response keeps between requests (so that adding headers costs no
- * allocation per request); beyond this it is given back. */
+/* Header and body storage up to this size goes back to the loop's spares
+ * when a response is done (so that adding headers costs no allocation per
+ * request, and an idle connection holds none); larger storage is freed. */
 #define KEEP_STORAGE_MAX (16u * 1024)
 
 /* ---- status reasons ------------------------------------------------------ */
@@ -190,21 +191,40 @@ void mu_http_response_reset(mu_http_response_t *r, mu_http_request_t *req) {
   atomic_store_explicit(&r->xq, 0, memory_order_relaxed);
 }
 
-static void release_storage(mu_buffer_t *b) {
+/* Gives b's storage to the loop's spares (lp NULL: not in the loop thread)
+ * or frees it. */
+static void release_storage(http_loop_t *lp, mu_buffer_t *b) {
+  if (b->data == NULL)
+    return;
   mu_buffer_retrieve_all(b);
-  if (mu_buffer_internal_capacity(b) > KEEP_STORAGE_MAX)
+  if (lp != NULL && lp->nspare < MU_HTTP_LOOP_SPARES &&
+      mu_buffer_internal_capacity(b) <= KEEP_STORAGE_MAX) {
+    lp->spare[lp->nspare++] = *b;
+    mu_buffer_init(b);
+  } else {
     mu_buffer_destroy(b);
+  }
 }
 
-/* After the response is written: what it held goes, but small buffers stay
- * for the next request. */
-static void clear_after_finish(mu_http_response_t *r) {
+/* Storage for an empty buffer from the loop's spares, when called in the
+ * loop thread and one is there; otherwise the buffer allocates as usual. */
+static void acquire_storage(mu_http_response_t *r, mu_buffer_t *b) {
+  if (b->data != NULL)
+    return;
+  http_loop_t *lp = r->hc->lp;
+  if (mu_event_loop_is_in_loop_thread(lp->loop) && lp->nspare > 0)
+    *b = lp->spare[--lp->nspare];
+}
+
+/* After the response is written (lp: the loop's state, NULL outside the
+ * loop thread): everything it held goes. */
+static void clear_after_finish(mu_http_response_t *r, http_loop_t *lp) {
   mu_http_request_free(r->req);
   r->req = NULL;
   mu_free(r->reason);
   r->reason = NULL;
-  release_storage(&r->hdrs);
-  release_storage(&r->body);
+  release_storage(lp, &r->hdrs);
+  release_storage(lp, &r->body);
   r->drain = NULL;
   r->drain_arg = NULL;
   r->drain_wait = false;
@@ -289,6 +309,7 @@ int mu_http_response_add_header(mu_http_response_t *resp, const char *name,
       strcasecmp(name, "Transfer-Encoding") == 0 || strcasecmp(name, "Date") == 0 ||
       strcasecmp(name, "Connection") == 0)
     return -EINVAL;
+  acquire_storage(resp, &resp->hdrs);
   int rc = mu_buffer_ensure_writable(&resp->hdrs, nl + vl + 4);
   if (rc != 0)
     return rc;
@@ -314,7 +335,10 @@ void mu_http_response_set_close(mu_http_response_t *resp, bool close) {
 }
 
 int mu_http_response_append_body(mu_http_response_t *resp, const void *data, size_t len) {
-  return len == 0 ? 0 : mu_buffer_append(&resp->body, data, len);
+  if (len == 0)
+    return 0;
+  acquire_storage(resp, &resp->body);
+  return mu_buffer_append(&resp->body, data, len);
 }
 
 /* ---- writing the head ---------------------------------------------------- */
@@ -403,7 +427,7 @@ static bool wants_close(const mu_http_response_t *r) {
 /* ---- finishing, in the loop thread --------------------------------------- */
 
 static void finish(mu_http_response_t *r, bool close) {
-  clear_after_finish(r);
+  clear_after_finish(r, r->hc->lp);
   mu_http_conn_response_done(r->hc, close);
 }
 
@@ -711,7 +735,7 @@ static bool orphaned(const mu_http_response_t *r) {
 }
 
 static int drop_orphan(mu_http_response_t *r) {
-  clear_after_finish(r);
+  clear_after_finish(r, NULL);
   if (r->async_ref) {
     r->async_ref = false;
     mu_tcp_connection_unref(r->hc->conn); /* may free r: last */

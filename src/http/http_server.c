@@ -34,6 +34,8 @@ static void shared_unref(http_shared_t *sh) {
     return;
   for (size_t i = 0; i < sh->nloops; ++i) {
     mu_buffer_destroy(&sh->loops[i]->out);
+    for (size_t k = 0; k < sh->loops[i]->nspare; ++k)
+      mu_buffer_destroy(&sh->loops[i]->spare[k]);
     mu_free(sh->loops[i]);
   }
   mu_free(sh->loops);

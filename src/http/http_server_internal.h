@@ -61,6 +61,8 @@ struct mu_http_response {
   uint64_t fin_len;
 };
 
+#define MU_HTTP_LOOP_SPARES 16
+
 /* Per loop of a server: the connections it serves, the output batch of the
  * current read event, the Date line, the timeout sweep. */
 struct http_loop {
@@ -70,6 +72,9 @@ struct http_loop {
   mu_buffer_t out;    /* responses gathered for out_conn, sent in one go */
   mu_tcp_connection_t *out_conn;
   mu_timer_id_t sweep;
+  /* Header/body storage of finished responses, lent to the next ones. */
+  mu_buffer_t spare[MU_HTTP_LOOP_SPARES];
+  size_t nspare;
   int64_t date_next_us; /* monotonic time at which the cached Date goes stale */
   size_t date_len;
   char date_line[48]; /* "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n" */
