@@ -585,6 +585,7 @@ static COLD void handle_read_into_input(mu_tcp_connection_t *conn, mu_timestamp_
  * mu_buffer_borrow + mu_buffer_read_fd, whose readv would have one vector
  * here, done in place. */
 static void mu_tcp_connection_handle_read(mu_channel_t *ch, mu_timestamp_t t, void *arg) {
+  (void)ch; /* &conn->channel */
   mu_tcp_connection_t *conn = arg;
   size_t cap;
   char *mem;
@@ -597,7 +598,8 @@ static void mu_tcp_connection_handle_read(mu_channel_t *ch, mu_timestamp_t t, vo
    * across it. */
   conn->input = (mu_buffer_t){mem, (uint32_t)cap, MU_BUFFER_CHEAP_PREPEND,
                               MU_BUFFER_CHEAP_PREPEND, MU_BUFFER_BORROWED};
-  ssize_t n = read(ch->fd, mem + MU_BUFFER_CHEAP_PREPEND, cap - MU_BUFFER_CHEAP_PREPEND);
+  ssize_t n = read(conn->channel.fd, mem + MU_BUFFER_CHEAP_PREPEND,
+                   cap - MU_BUFFER_CHEAP_PREPEND);
   if (UNLIKELY(n <= 0)) {
     handle_read_end(conn, n, n < 0 ? errno : 0); /* ends the (empty) loan */
     return;
@@ -979,8 +981,12 @@ static COLD int send_buffer_slow(mu_tcp_connection_t *conn, mu_buffer_t *buf) {
 int mu_tcp_connection_send_buffer(mu_tcp_connection_t *conn, mu_buffer_t *buf) {
   /* send_bytes with the buffer read only once the checks pass, so fewer
    * values live across the call (the usual reply from a message callback). */
-  if (UNLIKELY(get_state(conn) != MU_TCP_CONNECTED) ||
-      UNLIKELY(loop_of(conn) != mu_event_loop_of_current_thread()))
+  if (UNLIKELY(get_state(conn) != MU_TCP_CONNECTED))
+    return send_buffer_slow(conn, buf); /* consumes the bytes all the same */
+  /* The connection's own input buffer may only be used in its loop's thread
+   * (the echo's reply from its message callback): no need to ask which thread
+   * this is. */
+  if (buf != &conn->input && UNLIKELY(loop_of(conn) != mu_event_loop_of_current_thread()))
     return send_buffer_slow(conn, buf);
   /* peek without its test for no storage: with no readable bytes the
    * pointer is not used. */
