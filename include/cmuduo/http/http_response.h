@@ -47,13 +47,14 @@ typedef struct mu_http_response mu_http_response_t;
 const mu_http_request_t *mu_http_response_request(const mu_http_response_t *resp);
 
 /* The status (100-599 but 101; default 200) and its reason phrase: NULL gives
- * the standard phrase ("Not Found"). Returns 0 or -EINVAL. */
+ * the standard phrase ("Not Found"); a custom one (copied; tab, space and
+ * visible bytes, at most 256) replaces it. Returns 0, -EINVAL or -ENOMEM. */
 int mu_http_response_set_status(mu_http_response_t *resp, int status, const char *reason);
 int mu_http_response_status(const mu_http_response_t *resp);
 
 /* Adds a header field line; repeated names are kept in order. The name must be
- * a token and the value free of CR, LF and NUL: otherwise -EINVAL (header
- * injection is refused, not escaped). The server's own fields
+ * a token and the value free of CR, LF and every other control byte but tab:
+ * otherwise -EINVAL (header injection is refused, not escaped). The server's own fields
  * (Content-Length, Transfer-Encoding, Date, Connection) are refused with
  * -EINVAL too: the server owns them. Returns 0, -EINVAL or -ENOMEM. */
 int mu_http_response_add_header(mu_http_response_t *resp, const char *name,
@@ -81,8 +82,10 @@ int mu_http_response_send_text(mu_http_response_t *resp, int status, const char 
  * as its body (Content-Length: len), written with sendfile(2) as the socket
  * drains, never read into memory. The response takes fd in every case and
  * closes it when done, even on error. The in-memory body must be empty.
- * Returns 0, -EINVAL or -ENOMEM. A file that shrinks under the server ends
- * the connection (the length was promised). */
+ * Returns 0, -EINVAL (a non-empty body or a negative fd: the response is not
+ * finished, the caller still has to) or -ENOMEM (the connection is closed).
+ * A file that shrinks under the server ends the connection (the length was
+ * promised). */
 int mu_http_response_send_file(mu_http_response_t *resp, int fd, uint64_t offset,
                                uint64_t len);
 
