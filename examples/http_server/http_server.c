@@ -1,6 +1,6 @@
 /* muduo's HttpServer test: GET /hello answers "hello, world!\n" as text/plain,
  * "/" a small HTML page, anything else 404.
- *   ./build/bin/http_server [-p 8000] [-t THREADS] */
+ *   ./build/bin/http_server [-p 8000] [-t THREADS]   (-p 0: any free port, logged) */
 #include <stdio.h>
 #include <string.h>
 
@@ -43,8 +43,11 @@ int main(int argc, char **argv) {
   mu_http_server_set_handler(server, on_request, NULL);
   if (mu_http_server_start(server) != 0)
     return 1;
-  MU_LOG_INFO("HttpServer listening on port %d with %d I/O threads", args.port,
-              args.threads);
+  mu_inet_address_t bound; /* -p 0: the port the kernel picked */
+  int port = args.port;
+  if (mu_tcp_server_listen_address(mu_http_server_tcp_server(server), &bound) == 0)
+    port = mu_inet_address_port(&bound);
+  MU_LOG_INFO("HttpServer listening on port %d with %d I/O threads", port, args.threads);
   example_run(loop); /* until SIGINT or SIGTERM */
   mu_http_server_free(server);
   mu_event_loop_free(loop);
