@@ -47,7 +47,8 @@ for t in $tests; do
 done
 echo "campaign: $runs runs ($tests; seeds 1..$seeds; rates $rates; poller ${MU_POLLER:-epoll}), $failed failed, $((SECONDS - started)) s"
 printf 'campaign: totals:'
-for k in calls faults EINTR EAGAIN short_read short_write ECONNRESET EPIPE EMFILE ENFILE ECONNABORTED; do
+for k in calls faults EINTR EAGAIN short_read short_write ECONNRESET EPIPE EMFILE ENFILE \
+  ECONNABORTED ECONNREFUSED EADDRNOTAVAIL; do
   printf ' %s=%s' "$k" "${total[$k]:-0}"
 done
 printf '\n'
