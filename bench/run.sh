@@ -6,3 +6,4 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 bash "$here/run_reactor.sh"
 bash "$here/run_logging.sh"
 bash "$here/run_tcp.sh"
+bash "$here/run_http.sh"
