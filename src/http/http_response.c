@@ -631,14 +631,14 @@ void mu_http_response_conn_gone(mu_http_response_t *r) {
 
 /* ---- carrying calls from other threads ----------------------------------- */
 
-enum { OP_SEND, OP_SEND_FILE, OP_BEGIN, OP_WRITE, OP_END, OP_CHECK_DRAIN };
+/* Streaming calls (queued, allocated) and finishing calls (fin_kind, never
+ * allocated). */
+enum { OP_BEGIN, OP_WRITE, OP_CHECK_DRAIN, OP_SEND, OP_SEND_FILE, OP_END };
 
 typedef struct resp_op {
   mu_http_response_t *r;
   int kind;
-  int fd;
-  uint64_t offset;
-  uint64_t len;
+  size_t len;
   char data[];
 } resp_op_t;
 
@@ -650,9 +650,9 @@ static void op_run(void *p) {
       begin_in_loop(r);
       break;
     case OP_WRITE:
-      atomic_fetch_sub_explicit(&r->xq, (size_t)op->len, memory_order_relaxed);
+      atomic_fetch_sub_explicit(&r->xq, op->len, memory_order_relaxed);
       if (r->state == MU_RESP_STREAMING)
-        write_in_loop(r, op->data, (size_t)op->len);
+        write_in_loop(r, op->data, op->len);
       break;
     case OP_CHECK_DRAIN:
       check_drain_in_loop(r);
@@ -668,16 +668,13 @@ static bool in_loop(const mu_http_response_t *r) {
 /* Queues op into the connection's loop. The response holds a reference on the
  * connection from the moment its handler returned unfinished, and the loop
  * runs queued work before it is freed, so the op finds both. */
-static int queue_op(mu_http_response_t *r, int kind, const void *data, size_t len, int fd,
-                    uint64_t offset, uint64_t flen) {
+static int queue_op(mu_http_response_t *r, int kind, const void *data, size_t len) {
   resp_op_t *op = mu_malloc(sizeof *op + len);
   if (op == NULL)
     return -ENOMEM;
   op->r = r;
   op->kind = kind;
-  op->fd = fd;
-  op->offset = offset;
-  op->len = kind == OP_WRITE ? len : flen;
+  op->len = len;
   if (len > 0)
     memcpy(op->data, data, len);
   if (kind == OP_WRITE)
@@ -802,7 +799,7 @@ int mu_http_response_begin(mu_http_response_t *resp, mu_http_drain_fn drain, voi
   /* The state changes here so that write() and end() from this thread see it;
    * the loop reads it only after the op below. */
   resp->state = MU_RESP_STREAMING;
-  return queue_op(resp, OP_BEGIN, NULL, 0, -1, 0, 0);
+  return queue_op(resp, OP_BEGIN, NULL, 0);
 }
 
 int mu_http_response_write(mu_http_response_t *resp, const void *data, size_t len) {
@@ -816,14 +813,14 @@ int mu_http_response_write(mu_http_response_t *resp, const void *data, size_t le
     return -ECONNRESET;
   if (len == 0)
     return 0;
-  int rc = queue_op(resp, OP_WRITE, data, len, -1, 0, 0);
+  int rc = queue_op(resp, OP_WRITE, data, len);
   if (rc != 0)
     return rc;
   size_t ahead = atomic_load_explicit(&resp->xq, memory_order_relaxed) +
                  atomic_load_explicit(&resp->outq, memory_order_relaxed);
   if (ahead < resp->hc->sh->high_water_mark)
     return 0;
-  rc = queue_op(resp, OP_CHECK_DRAIN, NULL, 0, -1, 0, 0);
+  rc = queue_op(resp, OP_CHECK_DRAIN, NULL, 0);
   return rc == 0 ? 1 : rc;
 }
 
