@@ -165,6 +165,46 @@ static void test_unread_responses(uint16_t port) {
   free(all);
 }
 
+/* The same pipelined requests (one with a chunked body, async ones among
+ * them) arriving in random pieces of 1 to 7 bytes: every split gives the
+ * same answers, in order. */
+static void test_split_writes(uint16_t port) {
+  static const char reqs[] =
+      "GET /s/1 HTTP/1.1\r\nHost: t\r\n\r\n"
+      "POST /s/2 HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "3\r\nabc\r\n0\r\n\r\n"
+      "GET /async/3 HTTP/1.1\r\nHost: t\r\n\r\n"
+      "\r\nGET /s/4?x=y HTTP/1.1\r\nHost: t\r\nX-Long: "
+      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n"
+      "GET /async/5 HTTP/1.0\r\n\r\n";
+  static const char *want[] = {"/s/1", "/s/2", "/async/3", "/s/4", "/async/5"};
+  tt_rng_t rng = tt_rng_make(tt_seed(42));
+  for (int round = 0; round < 10; ++round) {
+    ht_client_t *c = ht_connect(port);
+    int one = 1;
+    CHECK(setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0);
+    size_t len = sizeof reqs - 1;
+    for (size_t off = 0; off < len;) {
+      size_t n = (size_t)tt_rng_range(&rng, 1, 7);
+      if (n > len - off)
+        n = len - off;
+      tt_write_all(c->fd, reqs + off, n);
+      off += n;
+      if (tt_rng_range(&rng, 0, 9) == 0)
+        tt_sleep_ms(1);
+    }
+    for (int i = 0; i < 5; ++i) {
+      ht_resp_t r;
+      CHECK(ht_read_response(c, &r, false));
+      CHECK_EQ(r.status, 200);
+      CHECK_STREQ(r.body, want[i]);
+      ht_resp_free(&r);
+    }
+    ht_expect_closed(c); /* the last one was HTTP/1.0 */
+    ht_close(c);
+  }
+}
+
 int main(void) {
   tt_init("http_server_pipeline", 240);
   ht_worker_start(&g_worker);
@@ -175,6 +215,7 @@ int main(void) {
     test_in_order(s.port, "/sync/");
     test_in_order(s.port, "/async/");
     test_close_in_the_middle(s.port);
+    test_split_writes(s.port);
     test_unread_responses(s.port);
     test_bounded_input(&s);
     CHECK_EQ(ht_server_wait_connections(&s, 0, 30), 0);
