@@ -12,8 +12,9 @@
  * front if that frees enough room, otherwise grows the storage.
  *
  * A buffer may also borrow storage it does not own (mu_buffer_borrow), the way a
- * connection lends its loop's read buffer to a message callback without
- * copying; if a borrowed buffer must grow, it copies into storage of its own.
+ * connection lends the block it has just read into (on its loop thread's stack)
+ * to a message callback without copying; if a borrowed buffer must grow, it
+ * copies into storage of its own.
  *
  * One buffer holds less than 4 GiB; an operation that would pass that fails
  * with -EMSGSIZE. Not thread-safe: a buffer belongs to one thread at a time.
