@@ -781,8 +781,10 @@ static void mu_tcp_connection_handle_write(mu_channel_t *ch, void *arg) {
     return;
   if ((conn->flags & k_sending_file) && !write_files(conn))
     return;
-  ssize_t n = mu_sockets_send(ch->fd, mu_buffer_peek(&conn->output),
-                              mu_buffer_readable_bytes(&conn->output));
+  size_t queued = mu_buffer_readable_bytes(&conn->output);
+  /* After the last file region there is often nothing left: no empty send. */
+  ssize_t n =
+      queued > 0 ? mu_sockets_send(ch->fd, mu_buffer_peek(&conn->output), queued) : 0;
   if (n < 0) {
     if (is_fatal_write_error((int)-n))
       mu_tcp_connection_handle_close(ch, conn);
@@ -940,6 +942,38 @@ static bool write_files(mu_tcp_connection_t *conn) {
   }
 }
 
+/* send_file on an idle connection: sendfile at once, as send() writes at once,
+ * so that a file the socket takes whole costs no allocation, no write-readiness
+ * round trip and no epoll_ctl. Returns 1 when the region is done (sent, or the
+ * connection is being closed), 0 when the caller queues what is left. */
+static int send_file_direct(mu_tcp_connection_t *conn, int fd, uint64_t *offset,
+                            uint64_t *len) {
+  while (*len > 0) {
+    size_t want = *len > (1u << 30) ? (1u << 30) : (size_t)*len;
+    ssize_t n = send_file_nosignal(conn->channel.fd, fd, offset, want);
+    if (n > 0) {
+      add_bytes_sent(conn, (size_t)n);
+      *len -= (uint64_t)n;
+      if ((size_t)n < want)
+        return 0; /* the socket is full */
+      continue;
+    }
+    if (n < 0 && !is_fatal_write_error((int)-n))
+      return 0;
+    if (n == 0) {
+      MU_LOG_ERROR("connection %s%llu: file fd=%d ended %llu bytes early; closing",
+                   conn->owner->name_prefix, (unsigned long long)conn->id, fd,
+                   (unsigned long long)*len);
+    }
+    mu_sockets_close(fd);
+    close_soon(conn); /* maybe inside a callback of this connection */
+    return 1;
+  }
+  mu_sockets_close(fd);
+  queue_write_complete(conn);
+  return 1;
+}
+
 int mu_tcp_connection_send_file(mu_tcp_connection_t *conn, int fd, uint64_t offset,
                                 uint64_t len) {
   MU_ASSERT_IN_LOOP_THREAD(loop_of(conn));
@@ -947,6 +981,10 @@ int mu_tcp_connection_send_file(mu_tcp_connection_t *conn, int fd, uint64_t offs
     mu_sockets_close(fd);
     return -ENOTCONN;
   }
+  if (len > 0 && !mu_channel_is_writing(&conn->channel) &&
+      mu_buffer_readable_bytes(&conn->output) == 0 &&
+      send_file_direct(conn, fd, &offset, &len) == 1)
+    return 0;
   conn_ext_t *ext = get_ext(conn);
   out_file_t *f = ext != NULL && len > 0 ? mu_malloc(sizeof *f) : NULL;
   if (f == NULL) {
