@@ -1021,22 +1021,31 @@ static COLD int send_buffer_slow(mu_tcp_connection_t *conn, mu_buffer_t *buf) {
   return rc;
 }
 
-int mu_tcp_connection_send_buffer(mu_tcp_connection_t *conn, mu_buffer_t *buf) {
-  /* send_bytes with the buffer read only once the checks pass, so fewer
-   * values live across the call (the usual reply from a message callback). */
-  if (UNLIKELY(get_state(conn) != MU_TCP_CONNECTED))
-    return send_buffer_slow(conn, buf); /* consumes the bytes all the same */
-  /* The connection's own input buffer may only be used in its loop's thread
-   * (the echo's reply from its message callback): no need to ask which thread
-   * this is. */
-  if (buf != &conn->input && UNLIKELY(loop_of(conn) != mu_event_loop_of_current_thread()))
-    return send_buffer_slow(conn, buf);
+/* Loop thread, connected: the bytes of buf go out (or are queued). */
+static inline int send_buffer_in_loop(mu_tcp_connection_t *conn, mu_buffer_t *buf) {
   /* peek without its test for no storage: with no readable bytes the
    * pointer is not used. */
   size_t len = mu_buffer_readable_bytes(buf);
   int rc = write_in_loop(conn, len ? buf->data + buf->reader : NULL, len);
   mu_buffer_retrieve_all(buf);
   return LIKELY(rc == 0) || rc == -ENOMEM ? rc : -ENOTCONN;
+}
+
+static __attribute__((noinline)) int send_other_buffer(mu_tcp_connection_t *conn,
+                                                       mu_buffer_t *buf) {
+  if (UNLIKELY(get_state(conn) != MU_TCP_CONNECTED) ||
+      UNLIKELY(loop_of(conn) != mu_event_loop_of_current_thread()))
+    return send_buffer_slow(conn, buf); /* consumes the bytes all the same */
+  return send_buffer_in_loop(conn, buf);
+}
+
+int mu_tcp_connection_send_buffer(mu_tcp_connection_t *conn, mu_buffer_t *buf) {
+  /* The connection's own input buffer (the echo's reply from its message
+   * callback) may only be used in the loop's thread: no need to ask which
+   * thread this is, and the buffer's address is known. */
+  if (LIKELY(buf == &conn->input) && LIKELY(get_state(conn) == MU_TCP_CONNECTED))
+    return send_buffer_in_loop(conn, &conn->input);
+  return send_other_buffer(conn, buf);
 }
 
 /* ---- queries and settings ----------------------------------------------- */
