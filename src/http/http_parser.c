@@ -153,17 +153,23 @@ static size_t head_estimate(const mu_http_parser_t *p, const char *s, size_t n) 
   size_t max = p->limits.max_request_line + 2 + p->limits.max_header_bytes;
   if (n > max)
     n = max;
-  const char *end = memmem(s, n, "\r\n\r\n", 4);
-  if (end == NULL)
-    return n;
-  size_t head = (size_t)(end - s) + 4;
-  size_t lines = 0;
-  for (const char *q = s; (q = memchr(q, '\n', head - (size_t)(q - s))) != NULL; q++) {
-    lines++;
+  /* One pass over the lines: the head ends at the first line that is just
+   * CRLF (a plain memmem for it would cost more than this whole walk). */
+  size_t lines = 0, first = 0;
+  const char *q = s, *e = s + n;
+  for (;;) {
+    const char *lf = memchr(q, '\n', (size_t)(e - q));
+    if (lf == NULL)
+      return n;
+    if (++lines == 1)
+      first = (size_t)(lf - s) + 1;
+    q = lf + 1;
+    if (e - q >= 2 && q[0] == '\r' && q[1] == '\n')
+      break;
   }
-  const char *first_lf = memchr(s, '\n', head);
-  size_t first = (size_t)(first_lf - s) + 1;
-  return head + alignof(mu_http_header_t) + lines * sizeof(mu_http_header_t) + first + 1;
+  size_t head = (size_t)(q - s) + 2;
+  return head + alignof(mu_http_header_t) + (lines + 1) * sizeof(mu_http_header_t) +
+         first + 1;
 }
 
 /* ---- character classes ------------------------------------------------------ */
@@ -202,7 +208,34 @@ static bool is_field_char(char c) {
 
 /* uri-host [ ":" port ] characters: reg-name, IP-literal, IPv4. */
 static bool is_host_char(char c) {
-  return is_alpha(c) || is_digit(c) || (c != '\0' && strchr("-._~%!$&'()*+,;=:[]", c));
+  return mu_http_is_host_char((unsigned char)c);
+}
+
+/* Every byte of s[0, n) is a field-vchar, SP or HTAB. Eight bytes at a time:
+ * a word with no byte below 0x20 and none equal to 0x7f needs no closer look
+ * (the bit tricks are exact for "some byte"; a tab sends its word to the
+ * byte loop). */
+#define ONES UINT64_C(0x0101010101010101)
+#define HIGHS UINT64_C(0x8080808080808080)
+
+static bool all_field_chars(const char *s, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    memcpy(&w, s + i, 8);
+    uint64_t del = w ^ (ONES * 0x7f);
+    if ((((w - ONES * 0x20) & ~w) | ((del - ONES) & ~del)) & HIGHS) {
+      for (size_t k = i; k < i + 8; k++) {
+        if (!is_field_char(s[k]))
+          return false;
+      }
+    }
+  }
+  for (; i < n; i++) {
+    if (!is_field_char(s[i]))
+      return false;
+  }
+  return true;
 }
 
 static size_t skip_ows(const char *s, size_t i, size_t n) {
@@ -310,10 +343,8 @@ static int check_field_line(mu_http_parser_t *p, const char *s, size_t n) {
   }
   if (i == 0)
     return fail(p, 400, "empty header name");
-  for (size_t k = i + 1; k < n; k++) {
-    if (!is_field_char(s[k]))
-      return fail(p, 400, "invalid character in header value");
-  }
+  if (!all_field_chars(s + i + 1, n - i - 1))
+    return fail(p, 400, "invalid character in header value");
   return STEP_CONTINUE;
 }
 
@@ -444,8 +475,17 @@ static void scan_transfer_encoding(framing_t *f, const char *v, size_t n) {
   }
 }
 
+/* name (lower case letters and '-') equals the field name h, ignoring case.
+ * Field names are tokens, and the only token bytes that OR 0x20 turns into
+ * a lower case letter or '-' are the letters themselves: no strncasecmp. */
 static bool name_is(const mu_http_header_t *h, const char *name, size_t len) {
-  return h->name_len == len && strncasecmp(h->name, name, len) == 0;
+  if (h->name_len != len)
+    return false;
+  for (size_t i = 0; i < len; i++) {
+    if ((h->name[i] | 0x20) != name[i])
+      return false;
+  }
+  return true;
 }
 
 static void scan_field(framing_t *f, const mu_http_header_t *h) {

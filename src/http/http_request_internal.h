@@ -39,7 +39,17 @@ struct mu_http_request {
   ((sizeof(struct mu_http_request) + alignof(max_align_t) - 1) / alignof(max_align_t) * \
    alignof(max_align_t))
 
-/* Token characters (RFC 9110 §5.6.2), shared with the parser. */
-bool mu_http_is_tchar(unsigned char c);
+/* Token characters (RFC 9110 §5.6.2) and uri-host [":" port] characters
+ * (reg-name, IP-literal, IPv4), as tables shared with the parser. */
+extern const bool mu_http_tchar_table[256];
+extern const bool mu_http_host_char_table[256];
+
+static inline bool mu_http_is_tchar(unsigned char c) {
+  return mu_http_tchar_table[c];
+}
+
+static inline bool mu_http_is_host_char(unsigned char c) {
+  return mu_http_host_char_table[c];
+}
 
 #endif
