@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "channel_internal.h"
@@ -567,16 +568,31 @@ static COLD void handle_read_end(mu_tcp_connection_t *conn, ssize_t n, int err) 
   mu_tcp_connection_handle_close(ch, conn);
 }
 
-/* Input is left over from an earlier message: read_fd appends to it, spilling
- * into its stack buffer. */
-static COLD void handle_read_into_input(mu_tcp_connection_t *conn, mu_timestamp_t t) {
-  int err = 0;
-  ssize_t n = mu_buffer_read_fd(&conn->input, conn->channel.fd, &err);
-  if (n > 0) {
-    on_input(conn, t, (size_t)n);
-  } else {
-    handle_read_end(conn, n, err);
+/* Input is left over from an earlier message: what mu_buffer_read_fd does,
+ * with the caller's stack block as the spill (so no second 64 KiB frame): one
+ * readv into the writable space and the block, the overflow appended. */
+static COLD void read_into_input(mu_tcp_connection_t *conn, mu_timestamp_t t,
+                                 char *spill) {
+  mu_buffer_t *in = &conn->input;
+  size_t writable = mu_buffer_writable_bytes(in);
+  struct iovec vec[2] = {{in->data + in->writer, writable},
+                         {spill, MU_BUFFER_EXTRA_READ}};
+  ssize_t n = readv(conn->channel.fd, vec, writable < MU_BUFFER_EXTRA_READ ? 2 : 1);
+  if (n <= 0) {
+    handle_read_end(conn, n, n < 0 ? errno : 0);
+    return;
   }
+  if ((size_t)n <= writable) {
+    in->writer += (uint32_t)n;
+  } else {
+    in->writer = in->cap;
+    int rc = mu_buffer_append(in, spill, (size_t)n - writable);
+    if (rc != 0) { /* the bytes that fitted stay; the overflow is lost */
+      handle_read_end(conn, -1, -rc);
+      return;
+    }
+  }
+  on_input(conn, t, (size_t)n);
 }
 
 /* Idle connections own no input memory: read into a block on this stack,
@@ -585,11 +601,15 @@ static COLD void handle_read_into_input(mu_tcp_connection_t *conn, mu_timestamp_
  * a stack buffer too, then copies it; lending it saves that copy, and using
  * the stack rather than a block of the loop's saves fetching it per message.
  * The same as mu_buffer_borrow + mu_buffer_read_fd (whose readv would have one
- * vector here), done in place. Its own function, so that the 64 KiB frame is
- * not stacked on read_fd's on the other path. */
-static __attribute__((noinline)) void read_lent(mu_tcp_connection_t *conn,
-                                                mu_timestamp_t t) {
+ * vector here), done in place. */
+static void mu_tcp_connection_handle_read(mu_channel_t *ch, mu_timestamp_t t, void *arg) {
+  (void)ch; /* &conn->channel */
+  mu_tcp_connection_t *conn = arg;
   char mem[MU_BUFFER_CHEAP_PREPEND + MU_BUFFER_EXTRA_READ];
+  if (UNLIKELY(conn->input.data != NULL)) {
+    read_into_input(conn, t, mem);
+    return;
+  }
   /* Lent before the read, so that only the connection and the time live
    * across it. */
   conn->input = (mu_buffer_t){mem, sizeof mem, MU_BUFFER_CHEAP_PREPEND,
@@ -601,16 +621,6 @@ static __attribute__((noinline)) void read_lent(mu_tcp_connection_t *conn,
   }
   conn->input.writer += (uint32_t)n;
   on_input(conn, t, (size_t)n); /* the loan ends in settle_input */
-}
-
-static void mu_tcp_connection_handle_read(mu_channel_t *ch, mu_timestamp_t t, void *arg) {
-  (void)ch; /* &conn->channel */
-  mu_tcp_connection_t *conn = arg;
-  if (LIKELY(conn->input.data == NULL)) {
-    read_lent(conn, t);
-  } else {
-    handle_read_into_input(conn, t);
-  }
 }
 
 static void start_read_in_loop(void *p) {
