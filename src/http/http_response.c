@@ -27,107 +27,82 @@
 
 /* ---- status reasons ------------------------------------------------------ */
 
+/* Every status with a standard reason phrase, as X(code, reason). */
+#define MU_HTTP_STATUSES(X)                 \
+  X(100, "Continue")                        \
+  X(101, "Switching Protocols")             \
+  X(103, "Early Hints")                     \
+  X(200, "OK")                              \
+  X(201, "Created")                         \
+  X(202, "Accepted")                        \
+  X(203, "Non-Authoritative Information")   \
+  X(204, "No Content")                      \
+  X(205, "Reset Content")                   \
+  X(206, "Partial Content")                 \
+  X(300, "Multiple Choices")                \
+  X(301, "Moved Permanently")               \
+  X(302, "Found")                           \
+  X(303, "See Other")                       \
+  X(304, "Not Modified")                    \
+  X(307, "Temporary Redirect")              \
+  X(308, "Permanent Redirect")              \
+  X(400, "Bad Request")                     \
+  X(401, "Unauthorized")                    \
+  X(402, "Payment Required")                \
+  X(403, "Forbidden")                       \
+  X(404, "Not Found")                       \
+  X(405, "Method Not Allowed")              \
+  X(406, "Not Acceptable")                  \
+  X(407, "Proxy Authentication Required")   \
+  X(408, "Request Timeout")                 \
+  X(409, "Conflict")                        \
+  X(410, "Gone")                            \
+  X(411, "Length Required")                 \
+  X(412, "Precondition Failed")             \
+  X(413, "Content Too Large")               \
+  X(414, "URI Too Long")                    \
+  X(415, "Unsupported Media Type")          \
+  X(416, "Range Not Satisfiable")           \
+  X(417, "Expectation Failed")              \
+  X(421, "Misdirected Request")             \
+  X(422, "Unprocessable Content")           \
+  X(426, "Upgrade Required")                \
+  X(428, "Precondition Required")           \
+  X(429, "Too Many Requests")               \
+  X(431, "Request Header Fields Too Large") \
+  X(451, "Unavailable For Legal Reasons")   \
+  X(500, "Internal Server Error")           \
+  X(501, "Not Implemented")                 \
+  X(502, "Bad Gateway")                     \
+  X(503, "Service Unavailable")             \
+  X(504, "Gateway Timeout")                 \
+  X(505, "HTTP Version Not Supported")
+
 const char *mu_http_status_reason(int status) {
+#define REASON_CASE(code, reason) \
+  case code:                      \
+    return reason;
   switch (status) {
-    case 100:
-      return "Continue";
-    case 101:
-      return "Switching Protocols";
-    case 103:
-      return "Early Hints";
-    case 200:
-      return "OK";
-    case 201:
-      return "Created";
-    case 202:
-      return "Accepted";
-    case 203:
-      return "Non-Authoritative Information";
-    case 204:
-      return "No Content";
-    case 205:
-      return "Reset Content";
-    case 206:
-      return "Partial Content";
-    case 300:
-      return "Multiple Choices";
-    case 301:
-      return "Moved Permanently";
-    case 302:
-      return "Found";
-    case 303:
-      return "See Other";
-    case 304:
-      return "Not Modified";
-    case 307:
-      return "Temporary Redirect";
-    case 308:
-      return "Permanent Redirect";
-    case 400:
-      return "Bad Request";
-    case 401:
-      return "Unauthorized";
-    case 402:
-      return "Payment Required";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 406:
-      return "Not Acceptable";
-    case 407:
-      return "Proxy Authentication Required";
-    case 408:
-      return "Request Timeout";
-    case 409:
-      return "Conflict";
-    case 410:
-      return "Gone";
-    case 411:
-      return "Length Required";
-    case 412:
-      return "Precondition Failed";
-    case 413:
-      return "Content Too Large";
-    case 414:
-      return "URI Too Long";
-    case 415:
-      return "Unsupported Media Type";
-    case 416:
-      return "Range Not Satisfiable";
-    case 417:
-      return "Expectation Failed";
-    case 421:
-      return "Misdirected Request";
-    case 422:
-      return "Unprocessable Content";
-    case 426:
-      return "Upgrade Required";
-    case 428:
-      return "Precondition Required";
-    case 429:
-      return "Too Many Requests";
-    case 431:
-      return "Request Header Fields Too Large";
-    case 451:
-      return "Unavailable For Legal Reasons";
-    case 500:
-      return "Internal Server Error";
-    case 501:
-      return "Not Implemented";
-    case 502:
-      return "Bad Gateway";
-    case 503:
-      return "Service Unavailable";
-    case 504:
-      return "Gateway Timeout";
-    case 505:
-      return "HTTP Version Not Supported";
+    MU_HTTP_STATUSES(REASON_CASE)
     default:
       return "";
   }
+#undef REASON_CASE
+}
+
+/* The whole status line of a standard status, a constant: no digits to
+ * format and no strlen per response. NULL for other codes. */
+static const char *status_line(int status, size_t *len) {
+#define LINE_CASE(code, reason)                             \
+  case code:                                                \
+    *len = sizeof("HTTP/1.1 " #code " " reason "\r\n") - 1; \
+    return "HTTP/1.1 " #code " " reason "\r\n";
+  switch (status) {
+    MU_HTTP_STATUSES(LINE_CASE)
+    default:
+      return NULL;
+  }
+#undef LINE_CASE
 }
 
 /* ---- small formatting helpers (no snprintf on the hot path) -------------- */
@@ -221,8 +196,10 @@ static void acquire_storage(mu_http_response_t *r, mu_buffer_t *b) {
 static void clear_after_finish(mu_http_response_t *r, http_loop_t *lp) {
   mu_http_request_free(r->req);
   r->req = NULL;
-  mu_free(r->reason);
-  r->reason = NULL;
+  if (r->reason != NULL) {
+    mu_free(r->reason);
+    r->reason = NULL;
+  }
   release_storage(lp, &r->hdrs);
   release_storage(lp, &r->body);
   r->drain = NULL;
@@ -353,24 +330,40 @@ static int format_head(mu_http_response_t *r, mu_buffer_t *out, int framing,
   http_loop_t *lp = r->hc->lp;
   size_t date_len;
   const char *date = mu_http_loop_date(lp, &date_len);
-  const char *reason = r->reason ? r->reason : mu_http_status_reason(r->status);
-  size_t reason_len = strlen(reason);
+  size_t line_len = 0;
+  const char *line = r->reason == NULL ? status_line(r->status, &line_len) : NULL;
+  const char *reason = "";
+  size_t reason_len = 0;
+  if (line == NULL) { /* a custom reason or a code without a standard one */
+    reason = r->reason ? r->reason : mu_http_status_reason(r->status);
+    reason_len = strlen(reason);
+  }
   size_t hdrs_len = mu_buffer_readable_bytes(&r->hdrs);
-  int rc = mu_buffer_ensure_writable(out, 160 + reason_len + date_len + hdrs_len);
+  /* The Date line is copied as its whole fixed-size array (one inlined move
+   * instead of a memcpy call); the bytes past date_len are overwritten. */
+  int rc = mu_buffer_ensure_writable(
+      out, 160 + line_len + reason_len + sizeof lp->date_line + hdrs_len);
   if (rc != 0)
     return rc;
   char *start = mu_buffer_begin_write(out);
-  char *p = PUT_LIT(start, "HTTP/1.1 ");
-  p = put_u64(p, (uint64_t)r->status);
-  *p++ = ' ';
-  p = put(p, reason, reason_len);
-  p = PUT_LIT(p, "\r\n");
+  char *p;
+  if (line != NULL) {
+    p = put(start, line, line_len);
+  } else {
+    p = PUT_LIT(start, "HTTP/1.1 ");
+    p = put_u64(p, (uint64_t)r->status);
+    *p++ = ' ';
+    p = put(p, reason, reason_len);
+    p = PUT_LIT(p, "\r\n");
+  }
   if (!r->has_server)
     p = PUT_LIT(p, k_server_line);
-  p = put(p, date, date_len);
+  memcpy(p, date, sizeof lp->date_line);
+  p += date_len;
   if (r->default_text && !r->has_content_type)
     p = PUT_LIT(p, "Content-Type: text/plain\r\n");
-  p = put(p, mu_buffer_peek(&r->hdrs), hdrs_len);
+  if (hdrs_len > 0)
+    p = put(p, mu_buffer_peek(&r->hdrs), hdrs_len);
   if (framing == FRAME_LENGTH) {
     p = PUT_LIT(p, "Content-Length: ");
     p = put_u64(p, length);
@@ -463,10 +456,13 @@ static int send_in_loop(mu_http_response_t *r, const char *extra, size_t extra_l
         mu_buffer_unwrite(out, mu_buffer_readable_bytes(out) - before);
         return fail(r, rc);
       }
+      /* Room was made: copied in place, not through append. */
+      char *p = mu_buffer_begin_write(out);
       if (blen > 0)
-        mu_buffer_append(out, mu_buffer_peek(&r->body), blen); /* room was made */
+        p = put(p, mu_buffer_peek(&r->body), blen);
       if (extra_len > 0)
-        mu_buffer_append(out, extra, extra_len);
+        put(p, extra, extra_len);
+      mu_buffer_has_written(out, total);
     } else {
       mu_http_loop_flush(hc->lp);
       if (blen > 0)
@@ -662,7 +658,7 @@ static void op_run(void *p) {
 }
 
 static bool in_loop(const mu_http_response_t *r) {
-  return mu_event_loop_is_in_loop_thread(mu_tcp_connection_get_loop(r->hc->conn));
+  return mu_event_loop_is_in_loop_thread(r->hc->lp->loop); /* the connection's loop */
 }
 
 /* Queues op into the connection's loop. The response holds a reference on the
@@ -755,9 +751,12 @@ int mu_http_response_send(mu_http_response_t *resp) {
 int mu_http_response_send_text(mu_http_response_t *resp, int status, const char *body) {
   if (resp->state != MU_RESP_BUILDING || body == NULL)
     return -EINVAL;
-  int rc = mu_http_response_set_status(resp, status, NULL);
-  if (rc != 0)
+  int rc;
+  if (resp->reason == NULL && status >= 100 && status <= 599 && status != 101) {
+    resp->status = status; /* set_status(status, NULL), without its calls */
+  } else if ((rc = mu_http_response_set_status(resp, status, NULL)) != 0) {
     return rc;
+  }
   resp->default_text = true;
   if (orphaned(resp))
     return drop_orphan(resp);

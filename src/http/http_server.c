@@ -315,6 +315,8 @@ static void process_input(http_conn_t *hc, mu_buffer_t *in, int64_t now) {
       hc->out_blocked = true; /* on_write_complete goes on */
       break;
     }
+    if (hc->phase == MU_HC_IDLE && mu_buffer_readable_bytes(in) == 0)
+      break; /* nothing left to parse: the parser is idle between requests */
     size_t n = 0;
     mu_http_parse_result_t rc = mu_http_parser_execute(&hc->parser, mu_buffer_peek(in),
                                                        mu_buffer_readable_bytes(in), &n);
