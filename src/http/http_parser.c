@@ -635,6 +635,7 @@ static int head_done(mu_http_parser_t *p) {
   char *b = p->buf;
   mu_http_request_t *r = (mu_http_request_t *)(void *)b;
   memset(r, 0, sizeof *r);
+  r->block_cap = p->buf_cap;
   p->req = r; /* the block is the request's now */
   p->buf = NULL;
   p->buf_cap = 0;
@@ -975,4 +976,24 @@ const char *mu_http_parser_error_reason(const mu_http_parser_t *p) {
 
 bool mu_http_parser_idle(const mu_http_parser_t *p) {
   return p->state == S_REQUEST_LINE && p->buf_len == p->buf_base;
+}
+
+/* A block smaller than the object plus SCRATCH_MIN would be outgrown by the
+ * first lines; head_done shrinks a block far too big, as it does its own. */
+bool mu_http_parser_lend(mu_http_parser_t *p, void *block, size_t cap) {
+  if (p->buf != NULL || !mu_http_parser_idle(p) || cap < p->buf_base + SCRATCH_MIN)
+    return false;
+  p->buf = block;
+  p->buf_cap = cap;
+  return true;
+}
+
+void *mu_http_parser_reclaim(mu_http_parser_t *p, size_t *cap) {
+  if (p->buf == NULL || !mu_http_parser_idle(p))
+    return NULL;
+  void *b = p->buf;
+  *cap = p->buf_cap;
+  p->buf = NULL;
+  p->buf_cap = 0;
+  return b;
 }

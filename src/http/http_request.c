@@ -24,6 +24,15 @@ const bool mu_http_host_char_table[256] = {
     [';'] = true,    ['='] = true, [':'] = true, ['['] = true, [']'] = true,
 };
 
+void *mu_http_request_release(mu_http_request_t *r, size_t *cap) {
+  if (r->body != NULL)
+    mu_free(r->body);
+  if (r->trailer_block != NULL)
+    mu_free(r->trailer_block);
+  *cap = r->block_cap;
+  return r; /* the head block starts with the object */
+}
+
 void mu_http_request_free(mu_http_request_t *r) {
   if (r == NULL)
     return;

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "cmuduo/http/http_parser.h"
 #include "cmuduo/http/http_request.h"
 
 /* The object sits at the start of the head block, followed by the head bytes
@@ -24,6 +25,7 @@ struct mu_http_request {
   size_t header_count;
   size_t trailer_count;
   size_t body_len;
+  size_t block_cap; /* bytes allocated for the head block */
   mu_http_method_t method;
   unsigned char major;
   unsigned char minor;
@@ -38,6 +40,18 @@ struct mu_http_request {
 #define MU_HTTP_REQUEST_RESERVE                                                         \
   ((sizeof(struct mu_http_request) + alignof(max_align_t) - 1) / alignof(max_align_t) * \
    alignof(max_align_t))
+
+/* Frees r's body and trailers and hands back its head block (r is gone),
+ * *cap bytes allocated with mu_malloc: for mu_http_parser_lend. */
+void *mu_http_request_release(mu_http_request_t *r, size_t *cap);
+
+/* Recycling head blocks (a server keeps a few per loop): an idle parser with
+ * no scratch takes `block` (cap bytes, from mu_malloc) as the scratch of its
+ * next request head, saving that head's allocation; returns false (block
+ * still the caller's) otherwise. reclaim hands the scratch of an idle parser
+ * back (NULL if it has none), so that an idle parser keeps holding nothing. */
+bool mu_http_parser_lend(mu_http_parser_t *p, void *block, size_t cap);
+void *mu_http_parser_reclaim(mu_http_parser_t *p, size_t *cap);
 
 /* Token characters (RFC 9110 §5.6.2) and uri-host [":" port] characters
  * (reg-name, IP-literal, IPv4), as tables shared with the parser. */

@@ -194,7 +194,10 @@ static void acquire_storage(mu_http_response_t *r, mu_buffer_t *b) {
 /* After the response is written (lp: the loop's state, NULL outside the
  * loop thread): everything it held goes. */
 static void clear_after_finish(mu_http_response_t *r, http_loop_t *lp) {
-  mu_http_request_free(r->req);
+  if (lp != NULL)
+    mu_http_loop_recycle_request(lp, r->req);
+  else
+    mu_http_request_free(r->req);
   r->req = NULL;
   if (r->reason != NULL) {
     mu_free(r->reason);

@@ -10,6 +10,7 @@
 
 #include "cmuduo/base/alloc.h"
 #include "cmuduo/base/logging.h"
+#include "http_request_internal.h"
 #include "http_server_internal.h"
 
 struct mu_http_server {
@@ -36,6 +37,8 @@ static void shared_unref(http_shared_t *sh) {
     mu_buffer_destroy(&sh->loops[i]->out);
     for (size_t k = 0; k < sh->loops[i]->nspare; ++k)
       mu_buffer_destroy(&sh->loops[i]->spare[k]);
+    for (size_t k = 0; k < sh->loops[i]->nhead_spare; ++k)
+      mu_free(sh->loops[i]->head_spare[k]);
     mu_free(sh->loops[i]);
   }
   mu_free(sh->loops);
@@ -64,6 +67,39 @@ const char *mu_http_loop_date(http_loop_t *lp, size_t *len) {
   }
   *len = lp->date_len;
   return lp->date_line;
+}
+
+/* Keeps a head block for the loop's next request, or frees it. */
+static void keep_head_block(http_loop_t *lp, void *block, size_t cap) {
+  if (lp->nhead_spare < MU_HTTP_LOOP_HEAD_SPARES && cap <= MU_HTTP_HEAD_KEEP_MAX) {
+    lp->head_spare[lp->nhead_spare] = block;
+    lp->head_spare_cap[lp->nhead_spare++] = cap;
+  } else {
+    mu_free(block);
+  }
+}
+
+void mu_http_loop_recycle_request(http_loop_t *lp, mu_http_request_t *req) {
+  if (req == NULL)
+    return;
+  size_t cap;
+  void *block = mu_http_request_release(req, &cap);
+  keep_head_block(lp, block, cap);
+}
+
+/* Before parsing: an idle parser gets a kept head block as its scratch. */
+static void lend_head_block(http_loop_t *lp, mu_http_parser_t *parser) {
+  size_t k = lp->nhead_spare - 1;
+  if (mu_http_parser_lend(parser, lp->head_spare[k], lp->head_spare_cap[k]))
+    lp->nhead_spare = k;
+}
+
+/* After parsing: a parser left idle gives an unused lent block back. */
+static void reclaim_head_block(http_loop_t *lp, mu_http_parser_t *parser) {
+  size_t cap;
+  void *block = mu_http_parser_reclaim(parser, &cap);
+  if (block != NULL)
+    keep_head_block(lp, block, cap);
 }
 
 int mu_http_loop_flush(http_loop_t *lp) {
@@ -317,6 +353,8 @@ static void process_input(http_conn_t *hc, mu_buffer_t *in, int64_t now) {
     }
     if (hc->phase == MU_HC_IDLE && mu_buffer_readable_bytes(in) == 0)
       break; /* nothing left to parse: the parser is idle between requests */
+    if (hc->lp->nhead_spare > 0)
+      lend_head_block(hc->lp, &hc->parser);
     size_t n = 0;
     mu_http_parse_result_t rc = mu_http_parser_execute(&hc->parser, mu_buffer_peek(in),
                                                        mu_buffer_readable_bytes(in), &n);
@@ -349,6 +387,8 @@ static void process_input(http_conn_t *hc, mu_buffer_t *in, int64_t now) {
   }
   if (hc->phase == MU_HC_CLOSING)
     mu_buffer_retrieve_all(in);
+  if (!hc->gone)
+    reclaim_head_block(hc->lp, &hc->parser);
   hc->dispatching = false;
   mu_http_loop_flush(hc->lp);
 }

@@ -62,6 +62,9 @@ struct mu_http_response {
 };
 
 #define MU_HTTP_LOOP_SPARES 16
+/* Request head blocks kept per loop, and the largest kept. */
+#define MU_HTTP_LOOP_HEAD_SPARES 8
+#define MU_HTTP_HEAD_KEEP_MAX 4096u
 
 /* Per loop of a server: the connections it serves, the output batch of the
  * current read event, the Date line, the timeout sweep. */
@@ -75,6 +78,11 @@ struct http_loop {
   /* Header/body storage of finished responses, lent to the next ones. */
   mu_buffer_t spare[MU_HTTP_LOOP_SPARES];
   size_t nspare;
+  /* Head blocks of finished requests, lent to the parsers of the loop's
+   * connections for their next request heads (one allocation less each). */
+  void *head_spare[MU_HTTP_LOOP_HEAD_SPARES];
+  size_t head_spare_cap[MU_HTTP_LOOP_HEAD_SPARES];
+  size_t nhead_spare;
   int64_t date_next_us; /* monotonic time at which the cached Date goes stale */
   size_t date_len;
   char date_line[48]; /* "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n" */
@@ -138,6 +146,8 @@ mu_buffer_t *mu_http_conn_out(http_conn_t *hc);
 int mu_http_loop_flush(http_loop_t *lp);
 /* The cached "Date: ...\r\n" line, refreshed when the second changed. */
 const char *mu_http_loop_date(http_loop_t *lp, size_t *len);
+/* Frees req in the loop thread, keeping its head block for a next request. */
+void mu_http_loop_recycle_request(http_loop_t *lp, mu_http_request_t *req);
 /* The response's last byte is written (or dropped): frees the request, closes
  * or keeps the connection, goes on with the next request. */
 void mu_http_conn_response_done(http_conn_t *hc, bool close);
