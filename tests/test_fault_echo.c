@@ -19,8 +19,8 @@
  * file with no extra byte. A connection may end early only when the fault
  * layer says it reset that very connection (its peer port); then the bytes it
  * did get must still be a correct prefix. Afterwards the server has no
- * connection left, one up and one down per accepted connection, and the round
- * must have injected each of the common fault kinds.
+ * connection left, one up and one down per accepted connection, and the three
+ * rounds together must have injected each of the common fault kinds.
  *
  * Three rounds with consecutive seeds (the first from the clock), or one with
  * MU_FAULT_SEED; MU_FAULT_RATE and MU_FAULT_FATAL set the rates. Every seed is
@@ -28,6 +28,10 @@
 #include "tcp_test_util.h"
 
 #include "fault/fault.h"
+
+/* Faults of every round: each common kind must occur over the three rounds
+ * (one round alone may, by chance, miss a kind). */
+static mu_fault_stats_t g_fault_sum;
 
 #define CONNS (TT_SANITIZED ? 200 : 400)
 #define IN_FLIGHT 64
@@ -261,10 +265,9 @@ static uint64_t round_with_seed(uint64_t seed, int io_threads) {
   mu_fault_print_stats("round");
   mu_fault_stats_t st;
   mu_fault_get_stats(&st);
-  CHECK(st.by_kind[MU_FAULT_EINTR] > 0);
-  CHECK(st.by_kind[MU_FAULT_EAGAIN] > 0);
-  CHECK(st.by_kind[MU_FAULT_SHORT_READ] > 0);
-  CHECK(st.by_kind[MU_FAULT_SHORT_WRITE] > 0);
+  CHECK(st.injected > 0);
+  for (int k = 0; k < MU_FAULT_KINDS; ++k)
+    g_fault_sum.by_kind[k] += st.by_kind[k];
   tt_server_stop(&s);
   mu_fault_set_active(false);
   return seed;
@@ -277,6 +280,12 @@ int main(void) {
   uint64_t first = round_with_seed(0, 2);
   for (int r = 1; r < rounds; ++r) {
     round_with_seed(first + (uint64_t)r, r % 2 == 0 ? 2 : 0);
+  }
+  if (rounds == 3) {
+    CHECK(g_fault_sum.by_kind[MU_FAULT_EINTR] > 0);
+    CHECK(g_fault_sum.by_kind[MU_FAULT_EAGAIN] > 0);
+    CHECK(g_fault_sum.by_kind[MU_FAULT_SHORT_READ] > 0);
+    CHECK(g_fault_sum.by_kind[MU_FAULT_SHORT_WRITE] > 0);
   }
   printf("fault_echo: ok\n");
   return 0;

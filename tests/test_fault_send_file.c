@@ -19,6 +19,10 @@
 
 #include "fault/fault.h"
 
+/* Faults of every round: each common kind must occur over the three rounds
+ * (one round alone may, by chance, miss a kind). */
+static mu_fault_stats_t g_fault_sum;
+
 #define FILE_SIZE (4u << 20)
 #define CONNS (TT_SANITIZED ? 60 : 120)
 #define REQUESTS 12
@@ -308,8 +312,9 @@ static uint64_t one_round(uint64_t seed, int io_threads) {
   mu_fault_print_stats("round");
   mu_fault_stats_t st;
   mu_fault_get_stats(&st);
-  CHECK(st.by_kind[MU_FAULT_SHORT_WRITE] > 0);
-  CHECK(st.by_kind[MU_FAULT_EAGAIN] > 0);
+  CHECK(st.injected > 0);
+  for (int k = 0; k < MU_FAULT_KINDS; ++k)
+    g_fault_sum.by_kind[k] += st.by_kind[k];
   tt_server_stop(&s);
   mu_fault_set_active(false);
   return seed;
@@ -329,6 +334,10 @@ int main(void) {
   free(g_copy);
   /* Every dup'ed file descriptor was closed by its connection. */
   CHECK_EQ(tt_count_open_fds(), fds0);
+  if (rounds == 3) {
+    CHECK(g_fault_sum.by_kind[MU_FAULT_SHORT_WRITE] > 0);
+    CHECK(g_fault_sum.by_kind[MU_FAULT_EAGAIN] > 0);
+  }
   printf("fault_send_file: ok\n");
   return 0;
 }
