@@ -122,6 +122,8 @@ dict_for() {
 }
 
 mkdir -p "$out/crashes"
+passed=0
+nfailed=0
 echo "fuzz: building the library with clang"
 build_library
 echo "fuzz: library built in $((SECONDS - started))s"
@@ -152,12 +154,15 @@ for t in "${targets[@]}"; do
     cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 || true)
     ft=$(grep -o 'ft: [0-9]*' "$log" | tail -1 || true)
     echo "fuzz: $t ok: ${execs:-?} executions, $cov, $ft, corpus $(ls "$work" | wc -l) files"
+    passed=$((passed + 1))
   else
     failed=1
+    nfailed=$((nfailed + 1))
     echo "fuzz: $t FAILED, see $log; inputs:" >&2
     ls "$out/crashes" | grep "^$t-" >&2 || true
     grep -m1 -A30 'ERROR\|runtime error\|differ\|CHECK\|mismatch' "$log" >&2 || tail -40 "$log" >&2
   fi
 done
 echo "fuzz: done in $((SECONDS - started))s"
+echo "fuzz: $passed passed, $nfailed failed"
 exit $failed
