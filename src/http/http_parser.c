@@ -83,6 +83,8 @@ void mu_http_parser_init(mu_http_parser_t *p, const mu_http_limits_t *limits) {
 }
 
 static void drop_scratch(mu_http_parser_t *p) {
+  if (p->buf == NULL) /* after a head was handed over: no call */
+    return;
   mu_free(p->buf);
   p->buf = NULL;
   p->buf_cap = 0;
@@ -325,6 +327,9 @@ static int parse_request_line(mu_http_parser_t *p, const char *s, size_t n) {
   p->major = 1;
   p->minor = (unsigned char)(v[7] - '0');
   mu_http_method_t m = mu_http_method_from_string(s, p->method_len);
+  /* Kept for head_done in the room reserved for the request object, unused
+   * until then (realloc keeps it). */
+  ((mu_http_request_t *)(void *)p->buf)->method = m;
   return check_target(p, m, s + t, p->target_len);
 }
 
@@ -478,6 +483,22 @@ static void scan_transfer_encoding(framing_t *f, const char *v, size_t n) {
 /* name (lower case letters and '-') equals the field name h, ignoring case.
  * Field names are tokens, and the only token bytes that OR 0x20 turns into
  * a lower case letter or '-' are the letters themselves: no strncasecmp. */
+/* Four table lookups per test: a Host value is checked on every request. */
+static bool all_host_chars(const char *s, size_t n) {
+  const unsigned char *u = (const unsigned char *)s;
+  const bool *t = mu_http_host_char_table;
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    if (!(t[u[i]] & t[u[i + 1]] & t[u[i + 2]] & t[u[i + 3]]))
+      return false;
+  }
+  for (; i < n; i++) {
+    if (!t[u[i]])
+      return false;
+  }
+  return true;
+}
+
 static bool name_is(const mu_http_header_t *h, const char *name, size_t len) {
   if (h->name_len != len)
     return false;
@@ -491,10 +512,8 @@ static bool name_is(const mu_http_header_t *h, const char *name, size_t len) {
 static void scan_field(framing_t *f, const mu_http_header_t *h) {
   if (name_is(h, "host", 4)) {
     f->hosts++;
-    for (size_t i = 0; i < h->value_len; i++) {
-      if (!is_host_char(h->value[i]))
-        f->bad_host = true;
-    }
+    if (!all_host_chars(h->value, h->value_len))
+      f->bad_host = true;
   } else if (name_is(h, "content-length", 14)) {
     scan_content_length(f, h->value, h->value_len);
   } else if (name_is(h, "transfer-encoding", 17)) {
@@ -570,7 +589,8 @@ static int apply_fields(mu_http_parser_t *p, mu_http_request_t *r) {
 
 /* ---- end of a request ------------------------------------------------------- */
 
-static int finish_request(mu_http_parser_t *p) {
+/* Inlined into its three callers: out of line it cost a call per request. */
+static inline __attribute__((always_inline)) int finish_request(mu_http_parser_t *p) {
   if (p->req->body != NULL)
     p->req->body[p->req->body_len] = '\0';
   p->done = p->req;
@@ -620,7 +640,8 @@ static target_parts_t split_target(mu_http_method_t m, const char *t, size_t n) 
 
 static int head_done(mu_http_parser_t *p) {
   size_t base = p->buf_base;
-  mu_http_method_t m = mu_http_method_from_string(p->buf + base, p->method_len);
+  mu_http_method_t m =
+      ((mu_http_request_t *)(void *)p->buf)->method; /* parse_request_line's */
   size_t target_off = base + p->method_len + 1;
   target_parts_t tp = split_target(m, p->buf + target_off, p->target_len);
   bool copy_path = tp.fixed_path == NULL && tp.path_len != p->target_len;
@@ -941,8 +962,10 @@ mu_http_parse_result_t mu_http_parser_execute(mu_http_parser_t *p, const char *d
   *consumed = 0;
   if (p->state == S_ERROR)
     return MU_HTTP_ERROR;
-  mu_http_request_free(p->done); /* reported and not taken: unwanted */
-  p->done = NULL;
+  if (p->done != NULL) {
+    mu_http_request_free(p->done); /* reported and not taken: unwanted */
+    p->done = NULL;
+  }
   size_t pos = 0;
   while (pos < len) {
     size_t before = pos;

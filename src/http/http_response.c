@@ -113,16 +113,17 @@ static char *put(char *p, const char *s, size_t n) {
 }
 #define PUT_LIT(p, lit) put((p), (lit), sizeof(lit) - 1)
 
+/* Digits counted first, then written backwards in place: no copy loop. */
 static char *put_u64(char *p, uint64_t v) {
-  char tmp[20];
-  size_t n = 0;
+  size_t n = 1;
+  for (uint64_t x = v; x >= 10; x /= 10)
+    n++;
+  char *end = p + n;
   do {
-    tmp[n++] = (char)('0' + v % 10);
+    *--end = (char)('0' + v % 10);
     v /= 10;
   } while (v != 0);
-  while (n > 0)
-    *p++ = tmp[--n];
-  return p;
+  return p + n;
 }
 
 static char *put_hex(char *p, uint64_t v) {
