@@ -20,8 +20,15 @@
  *                   meet a reset while writing);
  *   reset (15%)     SO_LINGER {1, 0} then close(): an RST.
  * and is replaced by a new connection until the time is up. Whatever a
- * connection receives is checked as it comes: echoes in order and
- * byte-exact, 'W' frames numbered 0, 1, 2, ... with the right bytes.
+ * connection receives is checked as it comes: the server's 'H' frame (its
+ * connection id) first, echoes in order and byte-exact, 'W' frames numbered
+ * 0, 1, 2, ... with the right bytes.
+ *
+ * Now and then (one pick in 512) the worker ends a connection from its
+ * thread instead of sending to it: force_close, or shutdown, after which the
+ * client must read every 'W' frame the worker sent before the shutdown, no
+ * torn frame, then end of file (cross-thread shutdown must not overtake that
+ * thread's sends). A connection may end early only if the worker ended it.
  *
  * At the end: the server holds no connection, saw one down per up, and as
  * many as the client made; the process has exactly the descriptors it had
@@ -77,8 +84,10 @@ static size_t w_size(uint16_t port, uint32_t seq) {
 
 typedef struct sctx {
   mu_tcp_connection_t *conn;
+  uint64_t id;
   uint16_t port;
   bool quiesced;
+  bool killed; /* the worker closed or shut it down */
   uint32_t wsent;
   size_t index; /* in the registry */
 } sctx_t;
@@ -91,6 +100,25 @@ static struct {
 
 static tt_conn_counters_t g_counts;
 static _Atomic long g_bad_frames;
+/* What the worker did to a connection, by the connection's id (sent to the
+ * client first thing, in an 'H' frame): KILL_CLOSE (force_close) or
+ * KILL_SHUTDOWN, and the number of 'W' frames it had sent there, all of which
+ * must arrive before a shutdown's end of file. Under g_reg.mu. Ports alone
+ * cannot name a connection: a client may close one before the server accepts
+ * it and reuse its port at once, so two server connections can share a peer
+ * port for a while. */
+enum { KILL_NONE, KILL_CLOSE, KILL_SHUTDOWN };
+#define KILL_SLOTS (1u << 20)
+typedef struct kill_note {
+  uint64_t id;
+  uint32_t w;
+  uint8_t how;
+} kill_note_t;
+static kill_note_t *g_kill_notes; /* KILL_SLOTS, indexed by id */
+/* Kills per client port, never reset: excuses a reset that came before the
+ * 'H' frame could be read. */
+static _Atomic uint32_t g_port_kills[65536];
+static _Atomic uint64_t g_kills[3];
 static _Atomic uint64_t g_w_frames, g_w_bytes;
 static atomic_bool g_worker_stop;
 
@@ -101,6 +129,12 @@ static void on_connection(mu_tcp_connection_t *conn, void *arg) {
     CHECK(c != NULL);
     c->conn = conn;
     c->port = mu_inet_address_port(mu_tcp_connection_peer_address(conn));
+    c->id = mu_tcp_connection_id(conn);
+    uint8_t hello[5 + 8];
+    size_t h = frame_header(hello, 'H', 8);
+    put_u32(hello + h, (uint32_t)(c->id >> 32));
+    put_u32(hello + h + 4, (uint32_t)c->id);
+    mu_tcp_connection_send(conn, hello, sizeof hello); /* before any other frame */
     CHECK_EQ(mu_tcp_connection_set_context(conn, c, free), 0);
     mu_tcp_connection_ref(conn);
     pthread_mutex_lock(&g_reg.mu);
@@ -173,7 +207,19 @@ static void *worker_main(void *arg) {
     pthread_mutex_lock(&g_reg.mu);
     if (g_reg.n > 0) {
       sctx_t *c = g_reg.live[tt_rng_next(&rng) % g_reg.n];
-      if (!c->quiesced) {
+      if (!c->quiesced && !c->killed && tt_rng_next(&rng) % 512 == 0) {
+        /* Now and then end a connection from this thread instead: a shutdown
+         * must come after every frame this thread sent before it. */
+        int how = tt_rng_next(&rng) & 1 ? KILL_SHUTDOWN : KILL_CLOSE;
+        c->killed = true;
+        g_kill_notes[c->id % KILL_SLOTS] = (kill_note_t){c->id, c->wsent, (uint8_t)how};
+        atomic_fetch_add(&g_port_kills[c->port], 1);
+        atomic_fetch_add(&g_kills[how], 1);
+        if (how == KILL_SHUTDOWN)
+          mu_tcp_connection_shutdown(c->conn);
+        else
+          mu_tcp_connection_force_close(c->conn);
+      } else if (!c->quiesced && !c->killed) {
         size_t n = w_size(c->port, c->wsent);
         size_t h = frame_header(out, 'W', 4 + n);
         put_u32(out + h, c->wsent);
@@ -205,7 +251,10 @@ typedef struct cconn {
   uint64_t d_sent, echoed; /* data bytes */
   uint32_t w_next;
   int64_t w_expect; /* from 'A', -1 before */
-  uint8_t *out;     /* the frame being written */
+  bool have_id;     /* the 'H' frame came */
+  uint64_t id;
+  uint32_t port_kills; /* g_port_kills[port] when it opened */
+  uint8_t *out;        /* the frame being written */
   size_t out_len, out_off;
   uint8_t *in; /* bytes of an incomplete frame */
   size_t in_len, in_cap;
@@ -216,7 +265,8 @@ typedef struct client {
   int ep, open, connecting;
   uint16_t port;
   tt_rng_t rng;
-  uint64_t made, graceful, closed, reset, echo_bytes, w_frames_checked, w_bytes_checked;
+  uint64_t made, graceful, closed, reset, killed, echo_bytes, w_frames_checked,
+      w_bytes_checked;
   double last_progress;
 } client_t;
 
@@ -264,6 +314,8 @@ static void copen(client_t *cl, int i) {
   c->d_sent = c->echoed = 0;
   c->w_next = 0;
   c->w_expect = -1;
+  c->have_id = false;
+  c->port_kills = atomic_load(&g_port_kills[c->port]);
   cl->open++;
   cl->connecting++;
   cl->made++;
@@ -314,7 +366,15 @@ static void on_frame(client_t *cl, int i, const uint8_t *f, size_t len) {
     cfail(c, "empty frame");
   const uint8_t *body = f + 1;
   size_t n = len - 1;
+  if ((f[0] == 'H') == c->have_id)
+    cfail(c, "the first frame, and only it, must be 'H'");
   switch (f[0]) {
+    case 'H':
+      if (n != 8)
+        cfail(c, "bad H frame");
+      c->id = (uint64_t)get_u32(body) << 32 | get_u32(body + 4);
+      c->have_id = true;
+      break;
     case 'E': {
       if (c->echoed + n > c->d_sent)
         cfail(c, "echo of bytes never sent");
@@ -353,17 +413,53 @@ static void on_frame(client_t *cl, int i, const uint8_t *f, size_t len) {
   }
 }
 
+/* The server ended the connection before the exchange was complete: only the
+ * worker may have done that. After its shutdown the stream must end cleanly
+ * with every 'W' frame the worker sent before it; after its force_close any
+ * checked prefix is fine. */
+static void ended_by_server(client_t *cl, int i, bool eof) {
+  cconn_t *c = &cl->c[i];
+  if (!c->have_id) {
+    /* A reset can discard the 'H' frame unread: then only the port says. */
+    if (eof || atomic_load(&g_port_kills[c->port]) == c->port_kills)
+      cfail(c, eof ? "end of file before the H frame" : "reset by the server");
+  } else {
+    pthread_mutex_lock(&g_reg.mu);
+    kill_note_t k = g_kill_notes[c->id % KILL_SLOTS];
+    pthread_mutex_unlock(&g_reg.mu);
+    if (k.id != c->id || k.how == KILL_NONE)
+      cfail(c,
+            eof ? "end of file before the exchange was complete" : "reset by the server");
+    if (k.how == KILL_SHUTDOWN) {
+      if (!eof)
+        cfail(c, "reset after a shutdown");
+      if (c->in_len != 0)
+        cfail(c, "a torn frame before the end of file of a shutdown");
+      if (c->w_next != k.w)
+        cfail(c, "W frames sent before shutdown() missing at its end of file");
+    }
+  }
+  cl->killed++;
+  cclose(cl, i, false);
+}
+
 static void on_readable(client_t *cl, int i) {
   cconn_t *c = &cl->c[i];
   uint8_t buf[65536];
   ssize_t n = recv(c->fd, buf, sizeof buf, 0);
   if (n < 0 && (errno == EAGAIN || errno == EINTR))
     return;
+  if (n < 0 && errno == ECONNRESET) {
+    ended_by_server(cl, i, false);
+    return;
+  }
   if (n < 0)
     cfail(c, strerror(errno));
   if (n == 0) {
-    if (c->state != AWAIT_EOF)
-      cfail(c, "end of file before the exchange was complete");
+    if (c->state != AWAIT_EOF) {
+      ended_by_server(cl, i, true);
+      return;
+    }
     if (c->in_len != 0)
       cfail(c, "a torn frame before end of file");
     cl->graceful++;
@@ -415,6 +511,10 @@ static void on_writable(client_t *cl, int i) {
   ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
   if (w < 0 && (errno == EAGAIN || errno == EINTR))
     return;
+  if (w < 0 && (errno == ECONNRESET || errno == EPIPE)) {
+    ended_by_server(cl, i, false);
+    return;
+  }
   if (w <= 0)
     cfail(c, w < 0 ? strerror(errno) : "send returned 0");
   c->out_off += (size_t)w;
@@ -475,6 +575,8 @@ static void client_run(client_t *cl, double seconds) {
 
 int main(void) {
   tt_count_allocations();
+  g_kill_notes = calloc(KILL_SLOTS, sizeof *g_kill_notes);
+  CHECK(g_kill_notes != NULL);
   const char *env = getenv("MU_SOAK_SECONDS");
   /* CI runs the suite six times: keep each run well under 20 s (TSan is slower). */
   double seconds = env ? atof(env) : TT_TSAN ? 6 : 10;
@@ -518,14 +620,17 @@ int main(void) {
   atomic_store(&g_worker_stop, true);
   CHECK(pthread_join(worker, NULL) == 0);
   printf("soak: %.1f s, %" PRIu64 " connections (%d at once): %" PRIu64
-         " graceful, %" PRIu64 " closed, %" PRIu64 " reset; %" PRIu64
+         " graceful, %" PRIu64 " closed, %" PRIu64 " reset, %" PRIu64
+         " ended by the worker (%" PRIu64 " force_close, %" PRIu64 " shutdown); %" PRIu64
          " echo bytes checked; worker sent %" PRIu64 " frames (%" PRIu64
          " bytes), %" PRIu64 " checked (%" PRIu64 " bytes)\n",
-         took, cl.made, CONCURRENT, cl.graceful, cl.closed, cl.reset, cl.echo_bytes,
+         took, cl.made, CONCURRENT, cl.graceful, cl.closed, cl.reset, cl.killed,
+         (uint64_t)atomic_load(&g_kills[KILL_CLOSE]),
+         (uint64_t)atomic_load(&g_kills[KILL_SHUTDOWN]), cl.echo_bytes,
          (uint64_t)atomic_load(&g_w_frames), (uint64_t)atomic_load(&g_w_bytes),
          cl.w_frames_checked, cl.w_bytes_checked);
   CHECK_EQ(atomic_load(&g_bad_frames), 0);
-  CHECK_EQ(cl.graceful + cl.closed + cl.reset, cl.made);
+  CHECK_EQ(cl.graceful + cl.closed + cl.reset + cl.killed, cl.made);
   CHECK_EQ(atomic_load(&g_counts.up), (long)cl.made);
   CHECK_EQ(atomic_load(&g_counts.down), (long)cl.made);
   CHECK(cl.graceful > 0 && cl.closed + cl.reset > 0 && cl.w_frames_checked > 0);
@@ -537,6 +642,7 @@ int main(void) {
   tt_server_stop(&s);
   CHECK_EQ(g_reg.n, 0);
   free(g_reg.live);
+  free(g_kill_notes);
   for (int i = 0; i < CONCURRENT; ++i) {
     free(cl.c[i].out);
     free(cl.c[i].in);
