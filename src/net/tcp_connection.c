@@ -64,11 +64,13 @@ enum {
 /* Ordered by use: what every message touches first, together (the channel,
  * the state, the owner, the input buffer, the counters and the output
  * buffer's data pointer, which is NULL while nothing is queued: 112 bytes),
- * then what only setup, close and queries touch. 224 bytes in all. */
+ * then what only setup, close and queries touch. 216 bytes in all, no padding
+ * (a 224-byte malloc chunk): the state and the flags are 16 bits for that. */
 struct mu_tcp_connection {
   mu_channel_t channel; /* holds the loop and the fd */
-  _Atomic int state;
-  uint32_t flags; /* loop thread only */
+  _Atomic uint16_t state;
+  uint16_t flags;      /* loop thread only */
+  uint32_t owner_slot; /* owner loop thread only; here to fill the line */
   mu_conn_owner_t *owner;
   _Atomic uint64_t bytes_sent;
   mu_buffer_t input;
@@ -77,11 +79,10 @@ struct mu_tcp_connection {
   mu_buffer_t output;
   /* ---- not per message ---- */
   _Atomic int refcnt;
-  uint32_t owner_slot; /* owner loop thread only */
+  mu_inet_address_t peer;
   _Atomic(conn_ext_t *) ext;
   uint64_t id;
   _Atomic int64_t created_us;
-  mu_inet_address_t peer;
   /* The close path's two hops between loops, when queueing them runs out of
    * memory (a closed connection must still be removed and destroyed). */
   mu_loop_task_t remove_task;
@@ -146,7 +147,7 @@ static int get_state(const mu_tcp_connection_t *conn) {
 }
 
 static void set_state(mu_tcp_connection_t *conn, int s) {
-  atomic_store_explicit(&conn->state, s, memory_order_release);
+  atomic_store_explicit(&conn->state, (uint16_t)s, memory_order_release);
 }
 
 mu_tcp_connection_t *mu_tcp_connection_new(mu_event_loop_t *loop, mu_conn_owner_t *owner,
@@ -158,7 +159,7 @@ mu_tcp_connection_t *mu_tcp_connection_new(mu_event_loop_t *loop, mu_conn_owner_
     return NULL;
   }
   atomic_init(&conn->refcnt, 1);
-  atomic_init(&conn->state, MU_TCP_CONNECTING);
+  atomic_init(&conn->state, (uint16_t)MU_TCP_CONNECTING);
   conn->flags = k_reading;
   conn->owner = owner;
   mu_conn_owner_ref(owner);
@@ -358,9 +359,9 @@ static void mu_tcp_connection_force_close_in_loop(void *p) {
  * store from another thread could overwrite the loop's DISCONNECTED and close
  * (and call the user's down callback) a second time. */
 static bool mark_disconnecting(mu_tcp_connection_t *conn) {
-  int s = get_state(conn);
+  uint16_t s = (uint16_t)get_state(conn);
   while (s == MU_TCP_CONNECTED || s == MU_TCP_DISCONNECTING) {
-    if (atomic_compare_exchange_weak(&conn->state, &s, MU_TCP_DISCONNECTING))
+    if (atomic_compare_exchange_weak(&conn->state, &s, (uint16_t)MU_TCP_DISCONNECTING))
       return true;
   }
   return false;
@@ -463,8 +464,9 @@ static void mu_tcp_connection_shutdown_in_loop(void *p) {
 }
 
 void mu_tcp_connection_shutdown(mu_tcp_connection_t *conn) {
-  int expected = MU_TCP_CONNECTED;
-  if (atomic_compare_exchange_strong(&conn->state, &expected, MU_TCP_DISCONNECTING)) {
+  uint16_t expected = MU_TCP_CONNECTED;
+  if (atomic_compare_exchange_strong(&conn->state, &expected,
+                                     (uint16_t)MU_TCP_DISCONNECTING)) {
     run_with_ref(conn, mu_tcp_connection_shutdown_in_loop);
   }
 }
