@@ -144,8 +144,8 @@ static void mu_acceptor_handle_read(mu_channel_t *ch, mu_timestamp_t t, void *ar
       mu_acceptor_pause_listener(a, err);
       return;
     }
-    /* ECONNABORTED, EPROTO, EPERM (firewall), EINTR: that connection is gone;
-     * keep accepting the others. */
+    /* ECONNABORTED, EPROTO, EPERM (firewall): that connection is gone; EINTR:
+     * the call took none. Either way, keep accepting the others. */
     if (err != EINTR && err != ECONNABORTED)
       MU_LOG_WARN("accept: %s", mu_strerror_tl(err));
   }
