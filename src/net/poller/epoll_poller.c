@@ -26,37 +26,50 @@ typedef struct epoll_poller {
   int nevents;
 } epoll_poller_t;
 
+static __attribute__((noinline, cold)) mu_timestamp_t wait_failed(void) {
+  int saved = errno;
+  mu_timestamp_t now = mu_timestamp_mono_now();
+  if (saved != EINTR) {
+    errno = saved;
+    MU_LOG_SYSERR("epoll_wait");
+  }
+  return now;
+}
+
+/* The array was full: more fds may be ready than we could take. */
+static __attribute__((noinline, cold)) void grow_events(epoll_poller_t *ep) {
+  struct epoll_event *bigger =
+      mu_realloc(ep->events, 2 * (size_t)ep->nevents * sizeof *bigger);
+  if (bigger != NULL) {
+    ep->events = bigger;
+    ep->nevents *= 2;
+  }
+}
+
+/* Runs once per loop iteration: the rare branches are out of line, and the
+ * active list is only asked to grow when it must. */
 static mu_timestamp_t ep_poll(mu_poller_t *p, int timeout_ms, mu_channel_list_t *active) {
   epoll_poller_t *ep = (epoll_poller_t *)p;
   int n = epoll_wait(ep->epfd, ep->events, ep->nevents, timeout_ms);
-  int saved = errno;
+  if (n < 0)
+    return wait_failed();
   mu_timestamp_t now = mu_timestamp_mono_now();
-  if (n < 0) {
-    if (saved != EINTR) {
-      errno = saved;
-      MU_LOG_SYSERR("epoll_wait");
-    }
-    return now;
-  }
-  if (mu_channel_list_reserve(active, active->size + (size_t)n) != 0) {
+  if (active->size + (size_t)n > active->cap &&
+      mu_channel_list_reserve(active, active->size + (size_t)n) != 0) {
     /* Level-triggered: events not taken now come back on the next wait. */
     MU_LOG_ERROR("out of memory for %d active channels", n);
     n = (int)(active->cap - active->size);
   }
+  mu_channel_t **items = active->items;
+  size_t base = active->size;
   for (int i = 0; i < n; ++i) {
     mu_channel_t *ch = ep->events[i].data.ptr;
-    ch->revents = (int)ep->events[i].events;
-    active->items[active->size++] = ch;
+    ch->revents = (uint16_t)ep->events[i].events;
+    items[base + (size_t)i] = ch;
   }
-  if (n == ep->nevents && ep->nevents < k_max_events) {
-    /* The array was full: more fds may be ready than we could take. Grow it. */
-    struct epoll_event *bigger =
-        mu_realloc(ep->events, 2 * (size_t)ep->nevents * sizeof *bigger);
-    if (bigger != NULL) {
-      ep->events = bigger;
-      ep->nevents *= 2;
-    }
-  }
+  active->size += (size_t)n;
+  if (__builtin_expect(n == ep->nevents, 0) && ep->nevents < k_max_events)
+    grow_events(ep);
   return now;
 }
 
