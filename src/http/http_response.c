@@ -90,13 +90,22 @@ const char *mu_http_status_reason(int status) {
 #undef REASON_CASE
 }
 
-/* The whole status line of a standard status, a constant: no digits to
- * format and no strlen per response. NULL for other codes. */
-static const char *status_line(int status, size_t *len) {
-#define LINE_CASE(code, reason)                             \
-  case code:                                                \
-    *len = sizeof("HTTP/1.1 " #code " " reason "\r\n") - 1; \
-    return "HTTP/1.1 " #code " " reason "\r\n";
+/* The whole status line of a standard status, a constant padded to a fixed
+ * size: copied with one inlined move, no digits to format, no strlen. NULL
+ * for other codes. */
+#define STATUS_LINE_MAX 48
+typedef struct status_line {
+  char text[STATUS_LINE_MAX];
+  unsigned char len;
+} status_line_t;
+
+static const status_line_t *status_line(int status) {
+#define LINE_CASE(code, reason)                                                       \
+  case code: {                                                                        \
+    static const status_line_t l = {"HTTP/1.1 " #code " " reason "\r\n",              \
+                                    sizeof("HTTP/1.1 " #code " " reason "\r\n") - 1}; \
+    return &l;                                                                        \
+  }
   switch (status) {
     MU_HTTP_STATUSES(LINE_CASE)
     default:
@@ -115,6 +124,12 @@ static char *put(char *p, const char *s, size_t n) {
 
 /* Digits counted first, then written backwards in place: no copy loop. */
 static char *put_u64(char *p, uint64_t v) {
+  if (v < 100) { /* small bodies: no loops */
+    if (v >= 10)
+      *p++ = (char)('0' + v / 10);
+    *p++ = (char)('0' + v % 10);
+    return p;
+  }
   size_t n = 1;
   for (uint64_t x = v; x >= 10; x /= 10)
     n++;
@@ -334,8 +349,7 @@ static int format_head(mu_http_response_t *r, mu_buffer_t *out, int framing,
   http_loop_t *lp = r->hc->lp;
   size_t date_len;
   const char *date = mu_http_loop_date(lp, &date_len);
-  size_t line_len = 0;
-  const char *line = r->reason == NULL ? status_line(r->status, &line_len) : NULL;
+  const status_line_t *line = r->reason == NULL ? status_line(r->status) : NULL;
   const char *reason = "";
   size_t reason_len = 0;
   if (line == NULL) { /* a custom reason or a code without a standard one */
@@ -346,13 +360,14 @@ static int format_head(mu_http_response_t *r, mu_buffer_t *out, int framing,
   /* The Date line is copied as its whole fixed-size array (one inlined move
    * instead of a memcpy call); the bytes past date_len are overwritten. */
   int rc = mu_buffer_ensure_writable(
-      out, 160 + line_len + reason_len + sizeof lp->date_line + hdrs_len);
+      out, 160 + STATUS_LINE_MAX + reason_len + sizeof lp->date_line + hdrs_len);
   if (rc != 0)
     return rc;
   char *start = mu_buffer_begin_write(out);
   char *p;
   if (line != NULL) {
-    p = put(start, line, line_len);
+    memcpy(start, line->text, STATUS_LINE_MAX); /* fixed size: inlined */
+    p = start + line->len;
   } else {
     p = PUT_LIT(start, "HTTP/1.1 ");
     p = put_u64(p, (uint64_t)r->status);
