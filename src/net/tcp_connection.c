@@ -877,25 +877,46 @@ static void drop_files(conn_ext_t *ext) {
   ext->files_before = 0;
 }
 
-/* sendfile(2) cannot take MSG_NOSIGNAL: a peer that has gone raises SIGPIPE.
- * Block it around the call in this thread and take back one it caused, so the
- * process needs no SIGPIPE handler, as with send. */
-static ssize_t send_file_nosignal(int sock, int fd, uint64_t *offset, size_t count) {
-  sigset_t pipe_set, old;
+/* Per-thread state: this thread has blocked SIGPIPE for sendfile (see below). */
+static __thread bool t_sigpipe_blocked;
+
+/* sendfile(2) cannot take MSG_NOSIGNAL: a peer that has gone raises SIGPIPE,
+ * and not only when the call fails: sendfile sends in pieces, and a piece that
+ * meets the reset raises it even though the call returns the bytes sent
+ * before. Blocking the signal around each call (and taking back one raised by
+ * a failed call) cost two system calls per sendfile and still let that case
+ * through when the mask was restored. So the first sendfile of a thread blocks
+ * SIGPIPE in that thread for good: a SIGPIPE raised there stays pending,
+ * harmlessly, and is taken back after a failed call. The process needs no
+ * SIGPIPE handler, as with send. */
+static void block_sigpipe_in_this_thread(void) {
+  sigset_t pipe_set;
   sigemptyset(&pipe_set);
   sigaddset(&pipe_set, SIGPIPE);
-  pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
+  t_sigpipe_blocked = true;
+}
+
+static void take_back_sigpipe(void) {
+  sigset_t pipe_set;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  const struct timespec zero = {0, 0};
+  while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR) {
+  }
+}
+
+static ssize_t send_file_nosignal(int sock, int fd, uint64_t *offset, size_t count) {
+  if (!t_sigpipe_blocked)
+    block_sigpipe_in_this_thread();
   off_t off = (off_t)*offset;
   ssize_t n = sendfile(sock, fd, &off, count);
-  int err = errno;
-  if (n < 0 && err == EPIPE && !sigismember(&old, SIGPIPE)) {
-    const struct timespec zero = {0, 0};
-    while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR) {
-    }
-  }
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  if (n < 0)
+  if (n < 0) {
+    int err = errno;
+    if (err == EPIPE || err == ECONNRESET)
+      take_back_sigpipe();
     return -err;
+  }
   *offset = (uint64_t)off;
   return n;
 }
