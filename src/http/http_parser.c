@@ -1020,10 +1020,13 @@ bool mu_http_parser_idle(const mu_http_parser_t *p) {
   return p->state == S_REQUEST_LINE && p->buf_len == p->buf_base;
 }
 
-/* A block smaller than the object plus SCRATCH_MIN would be outgrown by the
- * first lines; head_done shrinks a block far too big, as it does its own. */
+/* Any size will do: the lines grow a small block (scratch_reserve) and
+ * head_done shrinks one far too big, as they do the parser's own. A block
+ * refused here would stay at the top of the caller's stash, so the only
+ * refusals are for the parser's state. */
 bool mu_http_parser_lend(mu_http_parser_t *p, void *block, size_t cap) {
-  if (p->buf != NULL || !mu_http_parser_idle(p) || cap < p->buf_base + SCRATCH_MIN)
+  if (p->buf != NULL || p->state != S_REQUEST_LINE || p->buf_len != p->buf_base ||
+      cap <= p->buf_base)
     return false;
   p->buf = block;
   p->buf_cap = cap;

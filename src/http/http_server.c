@@ -311,11 +311,11 @@ void mu_http_conn_response_done(http_conn_t *hc, bool close) {
   mu_tcp_connection_unref(conn); /* may free hc: last */
 }
 
-static void dispatch(http_conn_t *hc, mu_http_request_t *req) {
+static void dispatch(http_conn_t *hc, mu_http_request_t *req, int64_t now) {
   mu_http_response_t *r = &hc->resp;
   mu_http_response_reset(r, req);
   hc->phase = MU_HC_PENDING;
-  hc->t_mark_us = loop_now_us(hc->lp);
+  hc->t_mark_us = now;
   hc->fresh = false;
   hc->answered = false;
   http_shared_t *sh = hc->sh;
@@ -383,7 +383,7 @@ static void process_input(http_conn_t *hc, mu_buffer_t *in, int64_t now) {
       }
       continue;
     }
-    dispatch(hc, mu_http_parser_take_request(&hc->parser));
+    dispatch(hc, mu_http_parser_take_request(&hc->parser), now);
   }
   if (hc->phase == MU_HC_CLOSING)
     mu_buffer_retrieve_all(in);
