@@ -44,7 +44,6 @@ struct mu_event_loop {
   functor_vec_t pending; /* guarded by mutex */
   functor_vec_t running; /* loop thread only: the batch being run */
   mu_loop_task_t *tasks; /* guarded by mutex: fallback calls, newest first */
-  char *read_buffer;     /* see mu_event_loop_read_buffer */
 };
 
 /* Per-thread state: the loop owned by this thread (one loop per thread). */
@@ -90,7 +89,6 @@ static void destroy_parts(mu_event_loop_t *loop) {
   mu_free(loop->active.items);
   mu_free(loop->pending.items);
   mu_free(loop->running.items);
-  mu_free(loop->read_buffer);
   mu_free(loop);
 }
 
@@ -161,8 +159,13 @@ void mu_event_loop_free(mu_event_loop_t *loop) {
 static void mu_event_loop_handle_active_channels(mu_event_loop_t *loop,
                                                  mu_timestamp_t now) {
   loop->event_handling = true;
-  for (loop->active_index = 0; loop->active_index < loop->active.size;) {
-    mu_channel_t *ch = loop->active.items[loop->active_index++];
+  /* Callbacks never grow or move the list (only the poller fills it); they
+   * may only NULL entries past active_index: read size and items once. */
+  mu_channel_t **items = loop->active.items;
+  size_t n = loop->active.size;
+  for (size_t i = 0; i < n; ++i) {
+    loop->active_index = i + 1;
+    mu_channel_t *ch = items[i];
     /* NULL: removed by an earlier callback of this iteration (a stale event). */
     if (ch != NULL)
       mu_channel_handle_event(ch, now);
@@ -238,8 +241,8 @@ int mu_event_loop_queue_in_loop(mu_event_loop_t *loop, mu_functor_fn fn, void *a
   return 0;
 }
 
-void mu_event_loop_queue_in_loop_or_task(mu_event_loop_t *loop, mu_functor_fn fn, void *arg,
-                                         mu_loop_task_t *task) {
+void mu_event_loop_queue_in_loop_or_task(mu_event_loop_t *loop, mu_functor_fn fn,
+                                         void *arg, mu_loop_task_t *task) {
   pthread_mutex_lock(&loop->mutex);
   bool was_empty = queue_empty_locked(loop);
   if (functor_vec_push(&loop->pending, fn, arg) != 0) {
@@ -428,13 +431,6 @@ void mu_event_loop_remove_channel(mu_event_loop_t *loop, mu_channel_t *ch) {
     }
   }
   loop->poller->ops->remove_channel(loop->poller, ch);
-}
-
-char *mu_event_loop_read_buffer(mu_event_loop_t *loop, size_t *cap) {
-  *cap = MU_BUFFER_CHEAP_PREPEND + MU_BUFFER_EXTRA_READ;
-  if (loop->read_buffer == NULL)
-    loop->read_buffer = mu_malloc(*cap);
-  return loop->read_buffer;
 }
 
 /* ---- queries ------------------------------------------------------------ */

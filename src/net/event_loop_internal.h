@@ -7,11 +7,6 @@
 int mu_event_loop_update_channel(mu_event_loop_t *loop, mu_channel_t *ch);
 void mu_event_loop_remove_channel(mu_event_loop_t *loop, mu_channel_t *ch);
 
-/* The loop's read buffer (MU_BUFFER_EXTRA_READ bytes plus the cheap prepend),
- * lent to one connection at a time while it reads and runs its message
- * callback; allocated on first use. NULL if memory ran out. */
-char *mu_event_loop_read_buffer(mu_event_loop_t *loop, size_t *cap);
-
 /* A queued call whose storage is the caller's (embedded in the object it acts
  * on), so queueing it cannot fail: for the steps that must happen even when
  * memory has run out, such as removing and destroying a closed connection.
@@ -26,8 +21,8 @@ typedef struct mu_loop_task {
  * instead, whose fn must do the same as fn(arg). Never fails. Thread-safe.
  * Tasks run after the functors queued in the same round, so the fallback may
  * put this call behind later ones: use it only where that order is harmless. */
-void mu_event_loop_queue_in_loop_or_task(mu_event_loop_t *loop, mu_functor_fn fn, void *arg,
-                                         mu_loop_task_t *task);
+void mu_event_loop_queue_in_loop_or_task(mu_event_loop_t *loop, mu_functor_fn fn,
+                                         void *arg, mu_loop_task_t *task);
 /* run_in_loop with the same fallback. */
 void mu_event_loop_run_in_loop_or_task(mu_event_loop_t *loop, mu_functor_fn fn, void *arg,
                                        mu_loop_task_t *task);
