@@ -12,35 +12,35 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define CHECK(cond)                                                        \
-  do {                                                                     \
-    if (!(cond)) {                                                         \
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
       fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      fflush(NULL);                                                        \
-      abort();                                                             \
-    }                                                                      \
+      fflush(NULL);                                                            \
+      abort();                                                                 \
+    }                                                                          \
   } while (0)
 
-#define CHECK_EQ(a, b)                                                          \
-  do {                                                                          \
-    long long a_ = (long long)(a), b_ = (long long)(b);                         \
-    if (a_ != b_) {                                                             \
+#define CHECK_EQ(a, b)                                                               \
+  do {                                                                               \
+    long long a_ = (long long)(a), b_ = (long long)(b);                              \
+    if (a_ != b_) {                                                                  \
       fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %s (%lld vs %lld)\n", __FILE__, \
-              __LINE__, #a, #b, a_, b_);                                        \
-      fflush(NULL);                                                             \
-      abort();                                                                  \
-    }                                                                           \
+              __LINE__, #a, #b, a_, b_);                                             \
+      fflush(NULL);                                                                  \
+      abort();                                                                       \
+    }                                                                                \
   } while (0)
 
-#define CHECK_STREQ(a, b)                                                       \
-  do {                                                                          \
-    const char *a_ = (a), *b_ = (b);                                            \
-    if (strcmp(a_, b_) != 0) {                                                  \
+#define CHECK_STREQ(a, b)                                                        \
+  do {                                                                           \
+    const char *a_ = (a), *b_ = (b);                                             \
+    if (strcmp(a_, b_) != 0) {                                                   \
       fprintf(stderr, "%s:%d: CHECK_STREQ failed: \"%s\" vs \"%s\"\n", __FILE__, \
-              __LINE__, a_, b_);                                                \
-      fflush(NULL);                                                             \
-      abort();                                                                  \
-    }                                                                           \
+              __LINE__, a_, b_);                                                 \
+      fflush(NULL);                                                              \
+      abort();                                                                   \
+    }                                                                            \
   } while (0)
 
 /* Kills the test (SIGALRM) if it runs longer than `seconds`: a hang fails. */
@@ -56,7 +56,8 @@ static inline bool test_using_poll(void) {
 
 /* Runs fn(arg) in a child process with its stdout and stderr captured into
  * `out` (NUL-terminated, truncated to len). Returns the raw wait status. */
-static inline int test_run_in_child(void (*fn)(void *), void *arg, char *out, size_t len) {
+static inline int test_run_in_child(void (*fn)(void *), void *arg, char *out,
+                                    size_t len) {
   int fds[2];
   CHECK(pipe(fds) == 0);
   fflush(NULL);
@@ -77,7 +78,8 @@ static inline int test_run_in_child(void (*fn)(void *), void *arg, char *out, si
   char sink[256];
   while ((r = read(fds[0], n + 1 < len ? out + n : sink,
                    n + 1 < len ? len - 1 - n : sizeof sink)) > 0) {
-    if (n + 1 < len) n += (size_t)r;
+    if (n + 1 < len)
+      n += (size_t)r;
   }
   out[n] = '\0';
   close(fds[0]);
@@ -100,10 +102,10 @@ static inline void test_expect_death(void (*fn)(void *), void *arg, const char *
   }
 }
 
-#define TEST_PASS(name)                   \
-  do {                                    \
+#define TEST_PASS(name)                      \
+  do {                                       \
     printf("%s: all checks passed\n", name); \
-    return 0;                             \
+    return 0;                                \
   } while (0)
 
 #endif

@@ -14,7 +14,8 @@ static char g_message[95 * 74];
 static void build_message(void) {
   char *p = g_message;
   for (int line = 0; line < 95; ++line) {
-    for (int i = 0; i < 72; ++i) *p++ = (char)(33 + (line + i) % 94);
+    for (int i = 0; i < 72; ++i)
+      *p++ = (char)(33 + (line + i) % 94);
     *p++ = '\r';
     *p++ = '\n';
   }
@@ -22,7 +23,8 @@ static void build_message(void) {
 
 static void on_connection(mu_tcp_connection_t *conn, void *arg) {
   (void)arg;
-  if (!mu_tcp_connection_connected(conn)) return;
+  if (!mu_tcp_connection_connected(conn))
+    return;
   mu_tcp_connection_set_tcp_no_delay(conn, true);
   mu_tcp_connection_send(conn, g_message, sizeof g_message);
 }

@@ -29,7 +29,8 @@ static void on_message(mu_tcp_connection_t *conn, mu_buffer_t *buf, mu_timestamp
     fflush(stdout);
     length_codec_consume(buf, len);
   }
-  if (r == LENGTH_CODEC_INVALID) mu_tcp_connection_force_close(conn);
+  if (r == LENGTH_CODEC_INVALID)
+    mu_tcp_connection_force_close(conn);
 }
 
 static void free_client(void *arg) {
@@ -50,14 +51,16 @@ int main(int argc, char **argv) {
     }
   }
   mu_inet_address_t addr;
-  if (port <= 0 || port > 65535 || mu_inet_address_from_ip_port(&addr, ip, (uint16_t)port)) {
+  if (port <= 0 || port > 65535 ||
+      mu_inet_address_from_ip_port(&addr, ip, (uint16_t)port)) {
     fprintf(stderr, "bad address %s:%d\n", ip, port);
     return 2;
   }
   mu_event_loop_thread_t *thread = mu_event_loop_thread_new(NULL, NULL, "chat-io");
   mu_event_loop_t *loop = thread ? mu_event_loop_thread_start_loop(thread) : NULL;
   mu_tcp_client_t *client = loop ? mu_tcp_client_new(loop, &addr, "ChatClient") : NULL;
-  if (client == NULL) return 1;
+  if (client == NULL)
+    return 1;
   mu_tcp_client_set_connection_callback(client, on_connection, NULL);
   mu_tcp_client_set_message_callback(client, on_message, NULL);
   mu_tcp_client_connect(client);
@@ -71,7 +74,8 @@ int main(int argc, char **argv) {
       continue;
     }
     mu_buffer_t frame = MU_BUFFER_INIT;
-    if (length_codec_encode(&frame, line, len) == 0) mu_tcp_connection_send_buffer(conn, &frame);
+    if (length_codec_encode(&frame, line, len) == 0)
+      mu_tcp_connection_send_buffer(conn, &frame);
     mu_buffer_destroy(&frame);
     mu_tcp_connection_unref(conn);
   }

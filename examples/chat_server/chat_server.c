@@ -63,7 +63,8 @@ static void on_connection(mu_tcp_connection_t *conn, void *arg) {
 static void broadcast(chat_t *c, const mu_buffer_t *frame) {
   pthread_mutex_lock(&c->mutex);
   for (size_t i = 0; i < c->n; ++i) {
-    mu_tcp_connection_send(c->conns[i], mu_buffer_peek(frame), mu_buffer_readable_bytes(frame));
+    mu_tcp_connection_send(c->conns[i], mu_buffer_peek(frame),
+                           mu_buffer_readable_bytes(frame));
   }
   pthread_mutex_unlock(&c->mutex);
 }
@@ -76,7 +77,8 @@ static void on_message(mu_tcp_connection_t *conn, mu_buffer_t *buf, mu_timestamp
   length_codec_result_t r;
   while ((r = length_codec_decode(buf, &msg, &len)) == LENGTH_CODEC_MESSAGE) {
     mu_buffer_t frame = MU_BUFFER_INIT;
-    if (length_codec_encode(&frame, msg, len) == 0) broadcast(arg, &frame);
+    if (length_codec_encode(&frame, msg, len) == 0)
+      broadcast(arg, &frame);
     mu_buffer_destroy(&frame);
     length_codec_consume(buf, len);
   }

@@ -25,9 +25,11 @@ typedef enum {
  * the payload inside the buffer; consume it with length_codec_consume(). */
 static inline length_codec_result_t length_codec_decode(const mu_buffer_t *buf,
                                                         const char **msg, size_t *len) {
-  if (mu_buffer_readable_bytes(buf) < LENGTH_CODEC_HEADER) return LENGTH_CODEC_NEED_MORE;
+  if (mu_buffer_readable_bytes(buf) < LENGTH_CODEC_HEADER)
+    return LENGTH_CODEC_NEED_MORE;
   int32_t n = mu_buffer_peek_int32(buf);
-  if (n < 0 || n > LENGTH_CODEC_MAX_MESSAGE) return LENGTH_CODEC_INVALID;
+  if (n < 0 || n > LENGTH_CODEC_MAX_MESSAGE)
+    return LENGTH_CODEC_INVALID;
   if (mu_buffer_readable_bytes(buf) < LENGTH_CODEC_HEADER + (size_t)n) {
     return LENGTH_CODEC_NEED_MORE;
   }
@@ -42,7 +44,8 @@ static inline void length_codec_consume(mu_buffer_t *buf, size_t len) {
 
 /* Appends one framed message to `out`; 0 or a negative errno. */
 static inline int length_codec_encode(mu_buffer_t *out, const char *msg, size_t len) {
-  if (len > LENGTH_CODEC_MAX_MESSAGE) return -EMSGSIZE;
+  if (len > LENGTH_CODEC_MAX_MESSAGE)
+    return -EMSGSIZE;
   int rc = mu_buffer_append_int32(out, (int32_t)len);
   return rc ? rc : mu_buffer_append(out, msg, len);
 }

@@ -8,7 +8,8 @@
 
 static void on_connection(mu_tcp_connection_t *conn, void *arg) {
   (void)arg;
-  if (!mu_tcp_connection_connected(conn)) return;
+  if (!mu_tcp_connection_connected(conn))
+    return;
   char text[64];
   time_t now = time(NULL);
   struct tm tm;

@@ -3,7 +3,8 @@
  * connection's entry into the newest bucket; when the last bucket holding an
  * entry expires, the connection is shut down). O(1) per message and per tick.
  * With I/O threads each loop has its own wheel.
- *   ./build/bin/idle_server [-p 2007] [-t N] [-i IDLE_SECONDS (default 8)] [--log-dir DIR] */
+ *   ./build/bin/idle_server [-p 2007] [-t N] [-i IDLE_SECONDS (default 8)] [--log-dir
+ * DIR] */
 #include <getopt.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -14,7 +15,7 @@
 
 /* One per connection; freed when no bucket holds it any more. */
 typedef struct entry {
-  int refs; /* buckets holding it; loop thread only */
+  int refs;                  /* buckets holding it; loop thread only */
   mu_tcp_connection_t *conn; /* with a reference */
 } entry_t;
 
@@ -38,18 +39,21 @@ static int g_idle_seconds = 8;
 static wheel_t *wheel_of(mu_event_loop_t *loop) {
   int n = atomic_load(&g_nwheels);
   for (int i = 0; i < n; ++i) {
-    if (g_wheels[i].loop == loop) return &g_wheels[i];
+    if (g_wheels[i].loop == loop)
+      return &g_wheels[i];
   }
   return NULL;
 }
 
 static void entry_unref(entry_t *e) {
-  if (--e->refs > 0) return;
+  if (--e->refs > 0)
+    return;
   if (mu_tcp_connection_get_context(e->conn) == e) {
     mu_tcp_connection_set_context(e->conn, NULL, NULL);
   }
   if (mu_tcp_connection_connected(e->conn)) {
-    MU_LOG_INFO("%s idle for %d s; closing", mu_tcp_connection_name(e->conn), g_idle_seconds);
+    MU_LOG_INFO("%s idle for %d s; closing", mu_tcp_connection_name(e->conn),
+                g_idle_seconds);
     mu_tcp_connection_shutdown(e->conn);
   }
   mu_tcp_connection_unref(e->conn);
@@ -57,17 +61,20 @@ static void entry_unref(entry_t *e) {
 }
 
 static void bucket_clear(bucket_t *b) {
-  for (size_t i = 0; i < b->n; ++i) entry_unref(b->items[i]);
+  for (size_t i = 0; i < b->n; ++i)
+    entry_unref(b->items[i]);
   b->n = 0;
 }
 
 static void wheel_touch(wheel_t *w, entry_t *e) {
   bucket_t *b = &w->buckets[w->tail];
-  if (b->n > 0 && b->items[b->n - 1] == e) return; /* already in the newest bucket */
+  if (b->n > 0 && b->items[b->n - 1] == e)
+    return; /* already in the newest bucket */
   if (b->n == b->cap) {
     size_t cap = b->cap ? b->cap * 2 : 16;
     entry_t **p = realloc(b->items, cap * sizeof *p);
-    if (p == NULL) return; /* the entry just expires earlier */
+    if (p == NULL)
+      return; /* the entry just expires earlier */
     b->items = p;
     b->cap = cap;
   }
@@ -84,18 +91,21 @@ static void on_tick(void *arg) {
 static void init_wheel(mu_event_loop_t *loop, void *arg) {
   (void)arg;
   int i = atomic_fetch_add(&g_nwheels, 1);
-  if (i >= MAX_WHEELS) abort();
+  if (i >= MAX_WHEELS)
+    abort();
   wheel_t *w = &g_wheels[i];
   w->loop = loop;
   w->nbuckets = g_idle_seconds + 1; /* idle time in (N, N+1] s, never less than N */
   w->buckets = calloc((size_t)w->nbuckets, sizeof *w->buckets);
-  if (w->buckets == NULL) abort();
+  if (w->buckets == NULL)
+    abort();
   mu_event_loop_run_every(loop, 1.0, on_tick, w);
 }
 
 static void on_connection(mu_tcp_connection_t *conn, void *arg) {
   (void)arg;
-  if (!mu_tcp_connection_connected(conn)) return; /* its entry expires by itself */
+  if (!mu_tcp_connection_connected(conn))
+    return; /* its entry expires by itself */
   entry_t *e = calloc(1, sizeof *e);
   if (e == NULL) {
     mu_tcp_connection_force_close(conn);
@@ -112,7 +122,8 @@ static void on_message(mu_tcp_connection_t *conn, mu_buffer_t *buf, mu_timestamp
   (void)when;
   (void)arg;
   entry_t *e = mu_tcp_connection_get_context(conn);
-  if (e != NULL) wheel_touch(wheel_of(mu_tcp_connection_get_loop(conn)), e);
+  if (e != NULL)
+    wheel_touch(wheel_of(mu_tcp_connection_get_loop(conn)), e);
   mu_tcp_connection_send_buffer(conn, buf);
 }
 

@@ -39,16 +39,18 @@ typedef struct pingpong {
 static pingpong_t g_pp; /* the program's one instance, shared with callbacks via arg */
 
 static void usage(const char *prog, int code) {
-  fprintf(code ? stderr : stdout,
-          "usage: %s [-a IP] [-p PORT] [-t THREADS] [-b BLOCK] [-s SESSIONS] [-d SECONDS]\n",
-          prog);
+  fprintf(
+      code ? stderr : stdout,
+      "usage: %s [-a IP] [-p PORT] [-t THREADS] [-b BLOCK] [-s SESSIONS] [-d SECONDS]\n",
+      prog);
   exit(code);
 }
 
 static long parse_long(const char *s, long lo, long hi, const char *prog) {
   char *end;
   long v = strtol(s, &end, 10);
-  if (*s == '\0' || *end != '\0' || v < lo || v > hi) usage(prog, 2);
+  if (*s == '\0' || *end != '\0' || v < lo || v > hi)
+    usage(prog, 2);
   return v;
 }
 
@@ -57,14 +59,29 @@ static options_t parse(int argc, char **argv) {
   int c;
   while ((c = getopt(argc, argv, "a:p:t:b:s:d:h")) != -1) {
     switch (c) {
-      case 'a': o.ip = optarg; break;
-      case 'p': o.port = (int)parse_long(optarg, 1, 65535, argv[0]); break;
-      case 't': o.threads = (int)parse_long(optarg, 0, 1024, argv[0]); break;
-      case 'b': o.block = (int)parse_long(optarg, 1, 64 << 20, argv[0]); break;
-      case 's': o.sessions = (int)parse_long(optarg, 1, 100000, argv[0]); break;
-      case 'd': o.seconds = (double)parse_long(optarg, 1, 86400, argv[0]); break;
-      case 'h': usage(argv[0], 0); break;
-      default: usage(argv[0], 2);
+      case 'a':
+        o.ip = optarg;
+        break;
+      case 'p':
+        o.port = (int)parse_long(optarg, 1, 65535, argv[0]);
+        break;
+      case 't':
+        o.threads = (int)parse_long(optarg, 0, 1024, argv[0]);
+        break;
+      case 'b':
+        o.block = (int)parse_long(optarg, 1, 64 << 20, argv[0]);
+        break;
+      case 's':
+        o.sessions = (int)parse_long(optarg, 1, 100000, argv[0]);
+        break;
+      case 'd':
+        o.seconds = (double)parse_long(optarg, 1, 86400, argv[0]);
+        break;
+      case 'h':
+        usage(argv[0], 0);
+        break;
+      default:
+        usage(argv[0], 2);
     }
   }
   return o;
@@ -113,7 +130,8 @@ static void on_message(mu_tcp_connection_t *conn, mu_buffer_t *buf, mu_timestamp
 
 static void stop_all(void *arg) {
   pingpong_t *pp = arg;
-  for (int i = 0; i < pp->opt.sessions; ++i) mu_tcp_client_disconnect(pp->sessions[i].client);
+  for (int i = 0; i < pp->opt.sessions; ++i)
+    mu_tcp_client_disconnect(pp->sessions[i].client);
 }
 
 /* Each client is freed in its own loop thread. */
@@ -130,7 +148,8 @@ static int start_sessions(pingpong_t *pp, const mu_inet_address_t *addr) {
     snprintf(name, sizeof name, "C%05d", i);
     session_t *s = &pp->sessions[i];
     s->client = mu_tcp_client_new(loop, addr, name);
-    if (s->client == NULL) return -1;
+    if (s->client == NULL)
+      return -1;
     /* The setters only store fields; the thread-safe connect() publishes them. */
     mu_tcp_client_set_connection_callback(s->client, on_connection, s);
     mu_tcp_client_set_message_callback(s->client, on_message, s);
@@ -149,14 +168,18 @@ int main(int argc, char **argv) {
   }
   pp->block = malloc((size_t)pp->opt.block);
   pp->sessions = calloc((size_t)pp->opt.sessions, sizeof *pp->sessions);
-  if (pp->block == NULL || pp->sessions == NULL) return 1;
-  for (int i = 0; i < pp->opt.block; ++i) pp->block[i] = (char)(i % 128);
+  if (pp->block == NULL || pp->sessions == NULL)
+    return 1;
+  for (int i = 0; i < pp->opt.block; ++i)
+    pp->block[i] = (char)(i % 128);
   pp->main_loop = mu_event_loop_new();
   pp->pool = mu_event_loop_thread_pool_new(pp->main_loop, "pingpong");
   mu_event_loop_thread_pool_set_thread_num(pp->pool, pp->opt.threads);
-  if (mu_event_loop_thread_pool_start(pp->pool, NULL, NULL) != 0) return 1;
+  if (mu_event_loop_thread_pool_start(pp->pool, NULL, NULL) != 0)
+    return 1;
   pp->start = mu_timestamp_mono_now();
-  if (start_sessions(pp, &addr) != 0) return 1;
+  if (start_sessions(pp, &addr) != 0)
+    return 1;
   mu_event_loop_run_after(pp->main_loop, pp->opt.seconds, stop_all, pp);
   mu_event_loop_loop(pp->main_loop);
 
@@ -165,7 +188,8 @@ int main(int argc, char **argv) {
     session_t *s = &pp->sessions[i];
     mu_event_loop_run_in_loop(mu_tcp_client_get_loop(s->client), free_client, s);
   }
-  if (pp->opt.threads > 0) mu_countdown_latch_wait(&pp->freed);
+  if (pp->opt.threads > 0)
+    mu_countdown_latch_wait(&pp->freed);
   mu_countdown_latch_destroy(&pp->freed);
   mu_event_loop_thread_pool_free(pp->pool);
   mu_event_loop_free(pp->main_loop);

@@ -6,7 +6,8 @@
 
 static void on_connection(mu_tcp_connection_t *conn, void *arg) {
   (void)arg;
-  if (mu_tcp_connection_connected(conn)) mu_tcp_connection_set_tcp_no_delay(conn, true);
+  if (mu_tcp_connection_connected(conn))
+    mu_tcp_connection_set_tcp_no_delay(conn, true);
 }
 
 static void on_message(mu_tcp_connection_t *conn, mu_buffer_t *buf, mu_timestamp_t when,

@@ -11,10 +11,13 @@
 
 static void on_connection(mu_tcp_connection_t *conn, void *arg) {
   (void)arg;
-  if (!mu_tcp_connection_connected(conn)) return;
+  if (!mu_tcp_connection_connected(conn))
+    return;
   mu_buffer_t buf = MU_BUFFER_INIT;
-  uint32_t t = (uint32_t)time(NULL) + RFC868_EPOCH_OFFSET; /* wraps in 2036, as RFC 868 does */
-  if (mu_buffer_append_int32(&buf, (int32_t)t) == 0) mu_tcp_connection_send_buffer(conn, &buf);
+  uint32_t t =
+      (uint32_t)time(NULL) + RFC868_EPOCH_OFFSET; /* wraps in 2036, as RFC 868 does */
+  if (mu_buffer_append_int32(&buf, (int32_t)t) == 0)
+    mu_tcp_connection_send_buffer(conn, &buf);
   mu_buffer_destroy(&buf);
   mu_tcp_connection_shutdown(conn);
 }

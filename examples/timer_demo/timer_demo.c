@@ -59,10 +59,12 @@ static void on_quit(void *arg) {
 int main(void) {
   demo_t d = {0};
   d.main_loop = mu_event_loop_new();
-  if (d.main_loop == NULL) return 1;
+  if (d.main_loop == NULL)
+    return 1;
   mu_event_loop_thread_t *io = mu_event_loop_thread_new(NULL, NULL, "io");
   d.io_loop = io ? mu_event_loop_thread_start_loop(io) : NULL;
-  if (d.io_loop == NULL) return 1;
+  if (d.io_loop == NULL)
+    return 1;
 
   say("timer demo: 3 ticks every 0.2 s, a hop to the io thread, quit at 1 s");
   d.ticker = mu_event_loop_run_every(d.main_loop, 0.2, on_tick, &d);

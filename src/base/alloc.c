@@ -18,7 +18,8 @@ void mu_set_allocator(const mu_allocator_t *a) {
 
 void *mu_malloc(size_t size) {
   void *p = g_alloc.malloc_fn(size == 0 ? 1 : size);
-  if (p == NULL) errno = ENOMEM;
+  if (p == NULL)
+    errno = ENOMEM;
   return p;
 }
 
@@ -28,16 +29,19 @@ void *mu_calloc(size_t n, size_t size) {
     return NULL;
   }
   void *p = mu_malloc(n * size);
-  if (p != NULL) memset(p, 0, n * size);
+  if (p != NULL)
+    memset(p, 0, n * size);
   return p;
 }
 
 void *mu_realloc(void *ptr, size_t size) {
   void *p = g_alloc.realloc_fn(ptr, size == 0 ? 1 : size);
-  if (p == NULL) errno = ENOMEM;
+  if (p == NULL)
+    errno = ENOMEM;
   return p;
 }
 
 void mu_free(void *ptr) {
-  if (ptr != NULL) g_alloc.free_fn(ptr);
+  if (ptr != NULL)
+    g_alloc.free_fn(ptr);
 }

@@ -13,13 +13,15 @@ void mu_countdown_latch_destroy(mu_countdown_latch_t *latch) {
 
 void mu_countdown_latch_wait(mu_countdown_latch_t *latch) {
   pthread_mutex_lock(&latch->mutex);
-  while (latch->count > 0) pthread_cond_wait(&latch->cond, &latch->mutex);
+  while (latch->count > 0)
+    pthread_cond_wait(&latch->cond, &latch->mutex);
   pthread_mutex_unlock(&latch->mutex);
 }
 
 void mu_countdown_latch_count_down(mu_countdown_latch_t *latch) {
   pthread_mutex_lock(&latch->mutex);
-  if (latch->count > 0 && --latch->count == 0) pthread_cond_broadcast(&latch->cond);
+  if (latch->count > 0 && --latch->count == 0)
+    pthread_cond_broadcast(&latch->cond);
   pthread_mutex_unlock(&latch->mutex);
 }
 

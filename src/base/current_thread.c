@@ -46,7 +46,8 @@ bool mu_current_thread_is_main(void) {
 
 const char *mu_current_thread_name(void) {
   if (t_name[0] == '\0') {
-    snprintf(t_name, sizeof t_name, "%s", mu_current_thread_is_main() ? "main" : "thread");
+    snprintf(t_name, sizeof t_name, "%s",
+             mu_current_thread_is_main() ? "main" : "thread");
   }
   return t_name;
 }

@@ -34,10 +34,12 @@ static const char *const k_level_names[MU_LOG_LEVEL_COUNT] = {
 };
 
 int mu_log_level_parse(const char *text) {
-  if (text == NULL) return -1;
+  if (text == NULL)
+    return -1;
   for (int i = 0; i < MU_LOG_LEVEL_COUNT; ++i) {
     size_t n = strcspn(k_level_names[i], " ");
-    if (strlen(text) == n && strncasecmp(text, k_level_names[i], n) == 0) return i;
+    if (strlen(text) == n && strncasecmp(text, k_level_names[i], n) == 0)
+      return i;
   }
   if (text[0] >= '0' && text[0] < '0' + MU_LOG_LEVEL_COUNT && text[1] == '\0') {
     return text[0] - '0';
@@ -47,7 +49,8 @@ int mu_log_level_parse(const char *text) {
 
 __attribute__((constructor)) static void read_level_from_env(void) {
   int level = mu_log_level_parse(getenv("MU_LOG_LEVEL"));
-  if (level >= 0) atomic_store(&g_level, level);
+  if (level >= 0)
+    atomic_store(&g_level, level);
 }
 
 mu_log_level_t mu_log_level(void) {
@@ -55,7 +58,8 @@ mu_log_level_t mu_log_level(void) {
 }
 
 void mu_log_set_level(mu_log_level_t level) {
-  if ((int)level >= 0 && level < MU_LOG_LEVEL_COUNT) atomic_store(&g_level, (int)level);
+  if ((int)level >= 0 && level < MU_LOG_LEVEL_COUNT)
+    atomic_store(&g_level, (int)level);
 }
 
 void mu_log_set_output(mu_log_output_fn fn, void *arg) {
@@ -132,13 +136,15 @@ static void deliver(const char *line, size_t len) {
 
 /* vsnprintf at buf[*n], clamped so *n never passes cap - 1. */
 static void append_v(char *buf, size_t *n, size_t cap, const char *fmt, va_list ap) {
-  if (*n + 1 >= cap) return;
+  if (*n + 1 >= cap)
+    return;
   int w = vsnprintf(buf + *n, cap - *n, fmt, ap);
-  if (w > 0) *n += (size_t)w < cap - *n ? (size_t)w : cap - *n - 1;
+  if (w > 0)
+    *n += (size_t)w < cap - *n ? (size_t)w : cap - *n - 1;
 }
 
 __attribute__((format(printf, 4, 5))) static void append(char *buf, size_t *n, size_t cap,
-                                                          const char *fmt, ...) {
+                                                         const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   append_v(buf, n, cap, fmt, ap);
@@ -185,7 +191,8 @@ static char *u64_to_hex(char *end, uint64_t v) {
 /* Copies what fits of src[0..len) so that *n stays below cap. */
 static inline void put(char *buf, size_t *n, size_t cap, const char *src, size_t len) {
   size_t room = cap - 1 - *n;
-  if (len > room) len = room;
+  if (len > room)
+    len = room;
   memcpy(buf + *n, src, len);
   *n += len;
 }
@@ -194,21 +201,31 @@ enum { LEN_INT, LEN_LONG, LEN_LLONG, LEN_SIZE, LEN_MAX };
 
 static int64_t signed_arg(int len, va_list *ap) {
   switch (len) {
-    case LEN_LONG: return va_arg(*ap, long);
-    case LEN_LLONG: return va_arg(*ap, long long);
-    case LEN_SIZE: return va_arg(*ap, ssize_t);
-    case LEN_MAX: return va_arg(*ap, intmax_t);
-    default: return va_arg(*ap, int);
+    case LEN_LONG:
+      return va_arg(*ap, long);
+    case LEN_LLONG:
+      return va_arg(*ap, long long);
+    case LEN_SIZE:
+      return va_arg(*ap, ssize_t);
+    case LEN_MAX:
+      return va_arg(*ap, intmax_t);
+    default:
+      return va_arg(*ap, int);
   }
 }
 
 static uint64_t unsigned_arg(int len, va_list *ap) {
   switch (len) {
-    case LEN_LONG: return va_arg(*ap, unsigned long);
-    case LEN_LLONG: return va_arg(*ap, unsigned long long);
-    case LEN_SIZE: return va_arg(*ap, size_t);
-    case LEN_MAX: return va_arg(*ap, uintmax_t);
-    default: return va_arg(*ap, unsigned);
+    case LEN_LONG:
+      return va_arg(*ap, unsigned long);
+    case LEN_LLONG:
+      return va_arg(*ap, unsigned long long);
+    case LEN_SIZE:
+      return va_arg(*ap, size_t);
+    case LEN_MAX:
+      return va_arg(*ap, uintmax_t);
+    default:
+      return va_arg(*ap, unsigned);
   }
 }
 
@@ -242,25 +259,34 @@ static bool convert(char *buf, size_t *n, size_t cap, char c, int len, va_list *
     case 'i': {
       int64_t v = signed_arg(len, ap);
       start = u64_to_dec(end, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v);
-      if (v < 0) *--start = '-';
+      if (v < 0)
+        *--start = '-';
       break;
     }
-    case 'u': start = u64_to_dec(end, unsigned_arg(len, ap)); break;
-    case 'x': start = u64_to_hex(end, unsigned_arg(len, ap)); break;
+    case 'u':
+      start = u64_to_dec(end, unsigned_arg(len, ap));
+      break;
+    case 'x':
+      start = u64_to_hex(end, unsigned_arg(len, ap));
+      break;
     case 's': {
-      if (len != LEN_INT) return false; /* %ls: wide characters */
+      if (len != LEN_INT)
+        return false; /* %ls: wide characters */
       const char *str = va_arg(*ap, const char *);
-      if (str == NULL) str = "(null)";
+      if (str == NULL)
+        str = "(null)";
       put(buf, n, cap, str, strlen(str));
       return true;
     }
     case 'c':
-      if (len != LEN_INT) return false;
+      if (len != LEN_INT)
+        return false;
       num[0] = (char)va_arg(*ap, int);
       put(buf, n, cap, num, 1);
       return true;
     case 'p': {
-      if (len != LEN_INT) return false;
+      if (len != LEN_INT)
+        return false;
       void *ptr = va_arg(*ap, void *);
       if (ptr == NULL) {
         put(buf, n, cap, "(nil)", 5);
@@ -272,10 +298,12 @@ static bool convert(char *buf, size_t *n, size_t cap, char c, int len, va_list *
       break;
     }
     case '%':
-      if (len != LEN_INT) return false;
+      if (len != LEN_INT)
+        return false;
       put(buf, n, cap, "%", 1);
       return true;
-    default: return false;
+    default:
+      return false;
   }
   put(buf, n, cap, start, (size_t)(end - start));
   return true;
@@ -291,7 +319,8 @@ static bool format_fast(char *buf, size_t *np, size_t cap, const char *fmt, va_l
   for (const char *p = fmt;;) {
     const char *pct = strchrnul(p, '%');
     put(buf, &n, cap, p, (size_t)(pct - p));
-    if (*pct == '\0') break;
+    if (*pct == '\0')
+      break;
     p = pct + 1;
     int len = length_modifier(&p);
     if (!convert(buf, &n, cap, *p, len, &args)) {
@@ -301,16 +330,19 @@ static bool format_fast(char *buf, size_t *np, size_t cap, const char *fmt, va_l
     p++;
   }
   va_end(args);
-  if (ok) *np = n;
+  if (ok)
+    *np = n;
   return ok;
 }
 
-static void format_message(char *buf, size_t *n, size_t cap, const char *fmt, va_list ap) {
+static void format_message(char *buf, size_t *n, size_t cap, const char *fmt,
+                           va_list ap) {
   va_list copy;
   va_copy(copy, ap);
   bool ok = format_fast(buf, n, cap, fmt, copy);
   va_end(copy);
-  if (!ok) append_v(buf, n, cap, fmt, ap);
+  if (!ok)
+    append_v(buf, n, cap, fmt, ap);
 }
 
 /* " - file:line\n"; the caller leaves at least 64 bytes for it. */
@@ -325,7 +357,8 @@ static size_t put_location(char *out, const char *file, int line) {
   char num[16];
   char *end = num + sizeof num;
   char *start = u64_to_dec(end, line < 0 ? (uint64_t)0 - (uint64_t)line : (uint64_t)line);
-  if (line < 0) *--start = '-';
+  if (line < 0)
+    *--start = '-';
   memcpy(out + n, start, (size_t)(end - start));
   n += (size_t)(end - start);
   out[n++] = '\n';
@@ -346,8 +379,10 @@ static size_t format_line(char *buf, mu_log_level_t level, const char *file, int
     put(buf, &n, cap, " ", 1);
   }
   format_message(buf, &n, cap, fmt, ap);
-  if (errnum != 0) append(buf, &n, cap, ": %s (errno=%d)", mu_strerror_tl(errnum), errnum);
-  if (n >= cap - 1) memcpy(buf + cap - 4, "...", 3); /* cut: say so */
+  if (errnum != 0)
+    append(buf, &n, cap, ": %s (errno=%d)", mu_strerror_tl(errnum), errnum);
+  if (n >= cap - 1)
+    memcpy(buf + cap - 4, "...", 3); /* cut: say so */
   return n + put_location(buf + n, file, line);
 }
 

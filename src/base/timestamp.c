@@ -20,7 +20,8 @@ mu_timestamp_t mu_timestamp_mono_now(void) {
 }
 
 mu_timestamp_t mu_timestamp_add_seconds(mu_timestamp_t t, double seconds) {
-  return (mu_timestamp_t){t.us + (int64_t)llround(seconds * (double)MU_MICROS_PER_SECOND)};
+  return (mu_timestamp_t){t.us +
+                          (int64_t)llround(seconds * (double)MU_MICROS_PER_SECOND)};
 }
 
 char *mu_timestamp_to_string(mu_timestamp_t t, char *buf, size_t len) {

@@ -11,9 +11,9 @@
 
 /* What mu_http_static_clean_path found besides the path. */
 typedef struct mu_http_clean_path {
-  size_t len;       /* of the relative path written to out */
-  bool dir_form;    /* the URL path ended in '/' (or was "/") */
-  bool hidden;      /* some segment starts with '.' */
+  size_t len;    /* of the relative path written to out */
+  bool dir_form; /* the URL path ended in '/' (or was "/") */
+  bool hidden;   /* some segment starts with '.' */
 } mu_http_clean_path_t;
 
 /* Decodes the URL path raw[0, raw_len) (which must start with '/') and writes

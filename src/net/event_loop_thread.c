@@ -26,7 +26,8 @@ struct mu_event_loop_thread {
 mu_event_loop_thread_t *mu_event_loop_thread_new(mu_thread_init_fn init, void *arg,
                                                  const char *name) {
   mu_event_loop_thread_t *t = mu_calloc(1, sizeof *t);
-  if (t == NULL) return NULL;
+  if (t == NULL)
+    return NULL;
   t->init = init;
   t->arg = arg;
   snprintf(t->name, sizeof t->name, "%s", name ? name : "loop");
@@ -52,7 +53,8 @@ static void *thread_main(void *p) {
     publish(t, NULL, errno ? errno : ENOMEM);
     return NULL;
   }
-  if (t->init) t->init(loop, t->arg);
+  if (t->init)
+    t->init(loop, t->arg);
   publish(t, loop, 0);
   mu_event_loop_loop(loop);
   /* Unpublish under the lock so free() never quits a loop being freed. */
@@ -64,7 +66,8 @@ static void *thread_main(void *p) {
 }
 
 mu_event_loop_t *mu_event_loop_thread_start_loop(mu_event_loop_thread_t *t) {
-  if (t->started) MU_LOG_FATAL("mu_event_loop_thread_start_loop called twice");
+  if (t->started)
+    MU_LOG_FATAL("mu_event_loop_thread_start_loop called twice");
   int rc = pthread_create(&t->thread, NULL, thread_main, t);
   if (rc != 0) {
     errno = rc;
@@ -73,19 +76,23 @@ mu_event_loop_t *mu_event_loop_thread_start_loop(mu_event_loop_thread_t *t) {
   }
   t->started = true;
   pthread_mutex_lock(&t->mutex);
-  while (!t->ready) pthread_cond_wait(&t->cond, &t->mutex);
+  while (!t->ready)
+    pthread_cond_wait(&t->cond, &t->mutex);
   mu_event_loop_t *loop = t->loop;
   int err = t->error;
   pthread_mutex_unlock(&t->mutex);
-  if (loop == NULL) errno = err;
+  if (loop == NULL)
+    errno = err;
   return loop;
 }
 
 void mu_event_loop_thread_free(mu_event_loop_thread_t *t) {
-  if (t == NULL) return;
+  if (t == NULL)
+    return;
   if (t->started) {
     pthread_mutex_lock(&t->mutex);
-    if (t->loop != NULL) mu_event_loop_quit(t->loop);
+    if (t->loop != NULL)
+      mu_event_loop_quit(t->loop);
     pthread_mutex_unlock(&t->mutex);
     pthread_join(t->thread, NULL);
   }

@@ -21,19 +21,23 @@ struct mu_event_loop_thread_pool {
 mu_event_loop_thread_pool_t *mu_event_loop_thread_pool_new(mu_event_loop_t *base_loop,
                                                            const char *name) {
   mu_event_loop_thread_pool_t *pool = mu_calloc(1, sizeof *pool);
-  if (pool == NULL) return NULL;
+  if (pool == NULL)
+    return NULL;
   pool->base_loop = base_loop;
   snprintf(pool->name, sizeof pool->name, "%s", name ? name : "loop");
   return pool;
 }
 
 static void stop_threads(mu_event_loop_thread_pool_t *pool, size_t n) {
-  for (size_t i = 0; i < n; ++i) mu_event_loop_thread_free(pool->threads[i]);
+  for (size_t i = 0; i < n; ++i)
+    mu_event_loop_thread_free(pool->threads[i]);
 }
 
 void mu_event_loop_thread_pool_free(mu_event_loop_thread_pool_t *pool) {
-  if (pool == NULL) return;
-  if (pool->started) stop_threads(pool, (size_t)pool->num_threads);
+  if (pool == NULL)
+    return;
+  if (pool->started)
+    stop_threads(pool, (size_t)pool->num_threads);
   mu_free(pool->threads);
   mu_free(pool->loops);
   mu_free(pool);
@@ -70,7 +74,8 @@ static int start_threads(mu_event_loop_thread_pool_t *pool, mu_thread_init_fn in
 int mu_event_loop_thread_pool_start(mu_event_loop_thread_pool_t *pool,
                                     mu_thread_init_fn init, void *arg) {
   MU_ASSERT_IN_LOOP_THREAD(pool->base_loop);
-  if (pool->started) return -EALREADY;
+  if (pool->started)
+    return -EALREADY;
   size_t n = (size_t)pool->num_threads;
   pool->threads = mu_calloc(n ? n : 1, sizeof *pool->threads);
   pool->loops = mu_calloc(n ? n : 1, sizeof *pool->loops);
@@ -84,7 +89,8 @@ int mu_event_loop_thread_pool_start(mu_event_loop_thread_pool_t *pool,
   if (n == 0) {
     pool->loops[0] = pool->base_loop;
     pool->nloops = 1;
-    if (init) init(pool->base_loop, arg);
+    if (init)
+      init(pool->base_loop, arg);
   } else {
     int rc = start_threads(pool, init, arg);
     if (rc != 0) {
@@ -101,9 +107,11 @@ int mu_event_loop_thread_pool_start(mu_event_loop_thread_pool_t *pool,
   return 0;
 }
 
-mu_event_loop_t *mu_event_loop_thread_pool_get_next_loop(mu_event_loop_thread_pool_t *pool) {
+mu_event_loop_t *mu_event_loop_thread_pool_get_next_loop(
+    mu_event_loop_thread_pool_t *pool) {
   MU_ASSERT_IN_LOOP_THREAD(pool->base_loop);
-  if (!pool->started) return pool->base_loop;
+  if (!pool->started)
+    return pool->base_loop;
   mu_event_loop_t *loop = pool->loops[pool->next];
   pool->next = (pool->next + 1) % pool->nloops;
   return loop;
@@ -112,7 +120,8 @@ mu_event_loop_t *mu_event_loop_thread_pool_get_next_loop(mu_event_loop_thread_po
 mu_event_loop_t *mu_event_loop_thread_pool_get_loop_for_hash(
     mu_event_loop_thread_pool_t *pool, size_t hash) {
   MU_ASSERT_IN_LOOP_THREAD(pool->base_loop);
-  if (!pool->started) return pool->base_loop;
+  if (!pool->started)
+    return pool->base_loop;
   return pool->loops[hash % pool->nloops];
 }
 

@@ -39,7 +39,8 @@ mu_inet_address_t mu_inet_address_loopback6(uint16_t port) {
 }
 
 int mu_inet_address_from_ip_port(mu_inet_address_t *out, const char *ip, uint16_t port) {
-  if (ip == NULL) return -EINVAL;
+  if (ip == NULL)
+    return -EINVAL;
   struct in_addr v4;
   if (inet_pton(AF_INET, ip, &v4) == 1) {
     *out = make4(ntohl(v4.s_addr), port);
@@ -48,7 +49,8 @@ int mu_inet_address_from_ip_port(mu_inet_address_t *out, const char *ip, uint16_
   char buf[INET6_ADDRSTRLEN];
   size_t n = strlen(ip);
   if (n >= 2 && ip[0] == '[' && ip[n - 1] == ']') { /* "[::1]" */
-    if (n - 2 >= sizeof buf) return -EINVAL;
+    if (n - 2 >= sizeof buf)
+      return -EINVAL;
     memcpy(buf, ip + 1, n - 2);
     buf[n - 2] = '\0';
     ip = buf;
@@ -63,33 +65,41 @@ int mu_inet_address_from_ip_port(mu_inet_address_t *out, const char *ip, uint16_
 
 /* Parses a decimal port 0..65535 that fills the whole string. */
 static int parse_port(const char *s, uint16_t *port) {
-  if (*s == '\0' || strlen(s) > 5) return -EINVAL;
+  if (*s == '\0' || strlen(s) > 5)
+    return -EINVAL;
   unsigned long v = 0;
   for (const char *p = s; *p; ++p) {
-    if (*p < '0' || *p > '9') return -EINVAL;
+    if (*p < '0' || *p > '9')
+      return -EINVAL;
     v = v * 10 + (unsigned long)(*p - '0');
   }
-  if (v > 65535) return -EINVAL;
+  if (v > 65535)
+    return -EINVAL;
   *port = (uint16_t)v;
   return 0;
 }
 
 int mu_inet_address_parse(mu_inet_address_t *out, const char *ip_port) {
-  if (ip_port == NULL) return -EINVAL;
+  if (ip_port == NULL)
+    return -EINVAL;
   const char *colon = strrchr(ip_port, ':');
-  if (colon == NULL) return -EINVAL;
+  if (colon == NULL)
+    return -EINVAL;
   size_t host_len = (size_t)(colon - ip_port);
   if (ip_port[0] == '[') {
-    if (host_len < 2 || ip_port[host_len - 1] != ']') return -EINVAL;
+    if (host_len < 2 || ip_port[host_len - 1] != ']')
+      return -EINVAL;
   } else if (memchr(ip_port, ':', host_len) != NULL) {
     return -EINVAL; /* a bare IPv6 address needs brackets to carry a port */
   }
   char host[INET6_ADDRSTRLEN + 2];
-  if (host_len >= sizeof host) return -EINVAL;
+  if (host_len >= sizeof host)
+    return -EINVAL;
   memcpy(host, ip_port, host_len);
   host[host_len] = '\0';
   uint16_t port;
-  if (parse_port(colon + 1, &port) != 0) return -EINVAL;
+  if (parse_port(colon + 1, &port) != 0)
+    return -EINVAL;
   return mu_inet_address_from_ip_port(out, host, port);
 }
 
@@ -97,10 +107,14 @@ int mu_inet_address_parse(mu_inet_address_t *out, const char *ip_port) {
  * from "no such name". */
 static int resolve_error(int rc) {
   switch (rc) {
-    case EAI_SYSTEM: return -errno;
-    case EAI_MEMORY: return -ENOMEM;
-    case EAI_AGAIN: return -EAGAIN;
-    default: return -ENOENT;
+    case EAI_SYSTEM:
+      return -errno;
+    case EAI_MEMORY:
+      return -ENOMEM;
+    case EAI_AGAIN:
+      return -EAGAIN;
+    default:
+      return -ENOENT;
   }
 }
 
@@ -111,18 +125,21 @@ int mu_inet_address_resolve(mu_inet_address_t *out, const char *host, uint16_t p
   hints.ai_socktype = SOCK_STREAM;
   struct addrinfo *res = NULL;
   int rc = getaddrinfo(host, NULL, &hints, &res);
-  if (rc != 0) return resolve_error(rc);
+  if (rc != 0)
+    return resolve_error(rc);
   const struct addrinfo *pick = NULL;
   for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
     if (ai->ai_family == AF_INET) {
       pick = ai;
       break;
     }
-    if (ai->ai_family == AF_INET6 && pick == NULL) pick = ai;
+    if (ai->ai_family == AF_INET6 && pick == NULL)
+      pick = ai;
   }
   bool ok = pick && mu_inet_address_from_sockaddr(out, pick->ai_addr, pick->ai_addrlen);
   freeaddrinfo(res);
-  if (!ok) return -ENOENT;
+  if (!ok)
+    return -ENOENT;
   mu_inet_address_set_port(out, port);
   return 0;
 }
@@ -159,12 +176,14 @@ void mu_inet_address_set_port(mu_inet_address_t *a, uint16_t port) {
 }
 
 bool mu_inet_address_is_loopback(const mu_inet_address_t *a) {
-  if (a->u.sa.sa_family == AF_INET6) return IN6_IS_ADDR_LOOPBACK(&a->u.in6.sin6_addr);
+  if (a->u.sa.sa_family == AF_INET6)
+    return IN6_IS_ADDR_LOOPBACK(&a->u.in6.sin6_addr);
   return (ntohl(a->u.in4.sin_addr.s_addr) >> 24) == 127;
 }
 
 bool mu_inet_address_equal(const mu_inet_address_t *a, const mu_inet_address_t *b) {
-  if (a->u.sa.sa_family != b->u.sa.sa_family) return false;
+  if (a->u.sa.sa_family != b->u.sa.sa_family)
+    return false;
   if (a->u.sa.sa_family == AF_INET6) {
     return a->u.in6.sin6_port == b->u.in6.sin6_port &&
            memcmp(&a->u.in6.sin6_addr, &b->u.in6.sin6_addr, sizeof(struct in6_addr)) == 0;
@@ -176,7 +195,8 @@ bool mu_inet_address_equal(const mu_inet_address_t *a, const mu_inet_address_t *
 char *mu_inet_address_to_ip(const mu_inet_address_t *a, char *buf, size_t len) {
   const void *src = a->u.sa.sa_family == AF_INET6 ? (const void *)&a->u.in6.sin6_addr
                                                   : (const void *)&a->u.in4.sin_addr;
-  if (len == 0) return buf;
+  if (len == 0)
+    return buf;
   if (inet_ntop(a->u.sa.sa_family == AF_INET6 ? AF_INET6 : AF_INET, src, buf,
                 (socklen_t)len) == NULL) {
     buf[0] = '\0';

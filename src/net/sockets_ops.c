@@ -14,7 +14,8 @@ static int neg_errno(int rc) {
 }
 
 int mu_sockets_create_nonblocking(sa_family_t family) {
-  return neg_errno(socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP));
+  return neg_errno(
+      socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP));
 }
 
 int mu_sockets_bind(int fd, const mu_inet_address_t *addr) {
@@ -30,7 +31,8 @@ int mu_sockets_accept(int fd, mu_inet_address_t *peer) {
   struct sockaddr_in6 sa;
   socklen_t len = sizeof sa;
   int conn = accept4(fd, (struct sockaddr *)&sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-  if (conn < 0) return -errno;
+  if (conn < 0)
+    return -errno;
   if (!mu_inet_address_from_sockaddr(peer, (struct sockaddr *)&sa, len)) {
     *peer = mu_inet_address_any(0);
   }
@@ -48,7 +50,8 @@ ssize_t mu_sockets_send(int fd, const void *buf, size_t len) {
 }
 
 void mu_sockets_close(int fd) {
-  if (close(fd) < 0 && errno != EINTR) MU_LOG_SYSERR("close fd %d", fd);
+  if (close(fd) < 0 && errno != EINTR)
+    MU_LOG_SYSERR("close fd %d", fd);
 }
 
 int mu_sockets_shutdown_write(int fd) {
@@ -58,7 +61,8 @@ int mu_sockets_shutdown_write(int fd) {
 int mu_sockets_get_socket_error(int fd) {
   int err = 0;
   socklen_t len = sizeof err;
-  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return errno;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+    return errno;
   return err;
 }
 
@@ -67,8 +71,10 @@ static int get_addr(int fd, mu_inet_address_t *out, bool peer) {
   socklen_t len = sizeof sa;
   int rc = peer ? getpeername(fd, (struct sockaddr *)&sa, &len)
                 : getsockname(fd, (struct sockaddr *)&sa, &len);
-  if (rc < 0) return -errno;
-  return mu_inet_address_from_sockaddr(out, (struct sockaddr *)&sa, len) ? 0 : -EAFNOSUPPORT;
+  if (rc < 0)
+    return -errno;
+  return mu_inet_address_from_sockaddr(out, (struct sockaddr *)&sa, len) ? 0
+                                                                         : -EAFNOSUPPORT;
 }
 
 int mu_sockets_get_local_addr(int fd, mu_inet_address_t *out) {
@@ -81,7 +87,8 @@ int mu_sockets_get_peer_addr(int fd, mu_inet_address_t *out) {
 
 bool mu_sockets_is_self_connect(int fd) {
   mu_inet_address_t local, peer;
-  if (mu_sockets_get_local_addr(fd, &local) != 0 || mu_sockets_get_peer_addr(fd, &peer) != 0) {
+  if (mu_sockets_get_local_addr(fd, &local) != 0 ||
+      mu_sockets_get_peer_addr(fd, &peer) != 0) {
     return false;
   }
   return mu_inet_address_equal(&local, &peer);
@@ -108,12 +115,13 @@ int mu_sockets_set_reuse_port(int fd, bool on) {
 int mu_sockets_tcp_info_string(int fd, char *buf, size_t len) {
   struct tcp_info ti;
   socklen_t n = sizeof ti;
-  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &n) < 0) return -errno;
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &n) < 0)
+    return -errno;
   snprintf(buf, len,
            "unrecovered=%u rto=%u ato=%u snd_mss=%u rcv_mss=%u lost=%u retrans=%u "
            "rtt=%u rttvar=%u ssthresh=%u cwnd=%u total_retrans=%u",
-           ti.tcpi_retransmits, ti.tcpi_rto, ti.tcpi_ato, ti.tcpi_snd_mss, ti.tcpi_rcv_mss,
-           ti.tcpi_lost, ti.tcpi_retrans, ti.tcpi_rtt, ti.tcpi_rttvar, ti.tcpi_snd_ssthresh,
-           ti.tcpi_snd_cwnd, ti.tcpi_total_retrans);
+           ti.tcpi_retransmits, ti.tcpi_rto, ti.tcpi_ato, ti.tcpi_snd_mss,
+           ti.tcpi_rcv_mss, ti.tcpi_lost, ti.tcpi_retrans, ti.tcpi_rtt, ti.tcpi_rttvar,
+           ti.tcpi_snd_ssthresh, ti.tcpi_snd_cwnd, ti.tcpi_total_retrans);
   return 0;
 }

@@ -27,7 +27,7 @@ typedef struct mu_conn_owner {
   mu_high_water_mark_fn high_water_mark_cb;
   void *high_water_mark_arg;
   size_t high_water_mark;
-  size_t input_cap; /* 0: no cap */
+  size_t input_cap;     /* 0: no cap */
   char name_prefix[96]; /* "Name-ip:port#" */
 } mu_conn_owner_t;
 

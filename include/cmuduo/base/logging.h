@@ -70,9 +70,9 @@ const char *mu_strerror_tl(int errnum);
 #define MU_LOG_FILE_ __FILE__
 #endif
 
-#define MU_LOG_AT_(lvl, errnum, ...)                                         \
-  do {                                                                       \
-    if (mu_log_level() <= (lvl))                                             \
+#define MU_LOG_AT_(lvl, errnum, ...)                                                \
+  do {                                                                              \
+    if (mu_log_level() <= (lvl))                                                    \
       mu_log_write((lvl), MU_LOG_FILE_, __LINE__, __func__, (errnum), __VA_ARGS__); \
   } while (0)
 

@@ -53,8 +53,8 @@ typedef struct mu_http_server mu_http_server_t;
 typedef void (*mu_http_handler_fn)(const mu_http_request_t *req, mu_http_response_t *resp,
                                    void *arg);
 
-#define MU_HTTP_DEFAULT_HEADER_TIMEOUT 10.0 /* seconds */
-#define MU_HTTP_DEFAULT_IDLE_TIMEOUT 60.0   /* seconds */
+#define MU_HTTP_DEFAULT_HEADER_TIMEOUT 10.0             /* seconds */
+#define MU_HTTP_DEFAULT_IDLE_TIMEOUT 60.0               /* seconds */
 #define MU_HTTP_DEFAULT_HIGH_WATER_MARK (1024u * 1024u) /* bytes */
 
 /* Binds now, as mu_tcp_server_new (options: MU_TCP_SERVER_REUSE_PORT).

@@ -45,7 +45,8 @@ typedef struct mu_buffer {
 } mu_buffer_t;
 
 #define MU_BUFFER_BORROWED 1u
-#define MU_BUFFER_INIT {NULL, 0, 0, 0, 0}
+#define MU_BUFFER_INIT \
+  { NULL, 0, 0, 0, 0 }
 
 /* An empty buffer with no storage (same as MU_BUFFER_INIT). */
 void mu_buffer_init(mu_buffer_t *b);

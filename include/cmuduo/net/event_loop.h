@@ -34,8 +34,9 @@ mu_event_loop_t *mu_event_loop_new(void);
 void mu_event_loop_free(mu_event_loop_t *loop);
 
 /* Runs until quit(). Loop thread only. A quit() that came before loop() is
- * honoured: loop() then returns without polling, after running queued functors. Functors queued when the loop
- * quits are run before loop() returns. The loop can be run again afterwards. */
+ * honoured: loop() then returns without polling, after running queued functors. Functors
+ * queued when the loop quits are run before loop() returns. The loop can be run again
+ * afterwards. */
 void mu_event_loop_loop(mu_event_loop_t *loop);
 
 /* Asks the loop to return from loop() after the current iteration.

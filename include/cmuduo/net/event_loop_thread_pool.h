@@ -33,7 +33,8 @@ int mu_event_loop_thread_pool_start(mu_event_loop_thread_pool_t *pool,
                                     mu_thread_init_fn init, void *arg);
 
 /* Round-robin over the pool's loops; the base loop if the pool is empty. */
-mu_event_loop_t *mu_event_loop_thread_pool_get_next_loop(mu_event_loop_thread_pool_t *pool);
+mu_event_loop_t *mu_event_loop_thread_pool_get_next_loop(
+    mu_event_loop_thread_pool_t *pool);
 /* The same loop for the same hash code. */
 mu_event_loop_t *mu_event_loop_thread_pool_get_loop_for_hash(
     mu_event_loop_thread_pool_t *pool, size_t hash);

@@ -48,7 +48,8 @@ bool mu_inet_address_from_sockaddr(mu_inet_address_t *out, const struct sockaddr
 static inline sa_family_t mu_inet_address_family(const mu_inet_address_t *a) {
   return a->u.sa.sa_family;
 }
-static inline const struct sockaddr *mu_inet_address_sockaddr(const mu_inet_address_t *a) {
+static inline const struct sockaddr *mu_inet_address_sockaddr(
+    const mu_inet_address_t *a) {
   return &a->u.sa;
 }
 socklen_t mu_inet_address_socklen(const mu_inet_address_t *a);

@@ -32,7 +32,8 @@ static mu_timestamp_t pp_poll(mu_poller_t *p, int timeout_ms, mu_channel_list_t 
     n = (int)(active->cap - active->size);
   }
   for (size_t i = 0; i < pp->size && n > 0; ++i) {
-    if (pp->fds[i].revents == 0) continue;
+    if (pp->fds[i].revents == 0)
+      continue;
     --n;
     mu_channel_t *ch = pp->channels[i];
     ch->revents = pp->fds[i].revents;
@@ -44,10 +45,12 @@ static mu_timestamp_t pp_poll(mu_poller_t *p, int timeout_ms, mu_channel_list_t 
 static int grow(poll_poller_t *pp) {
   size_t cap = pp->cap ? pp->cap * 2 : 16;
   struct pollfd *fds = mu_realloc(pp->fds, cap * sizeof *fds);
-  if (fds == NULL) return -ENOMEM;
+  if (fds == NULL)
+    return -ENOMEM;
   pp->fds = fds;
   mu_channel_t **chs = mu_realloc(pp->channels, cap * sizeof *chs);
-  if (chs == NULL) return -ENOMEM;
+  if (chs == NULL)
+    return -ENOMEM;
   pp->channels = chs;
   pp->cap = cap;
   return 0;
@@ -73,7 +76,8 @@ static int pp_update(mu_poller_t *p, mu_channel_t *ch) {
 
 static void pp_remove(mu_poller_t *p, mu_channel_t *ch) {
   poll_poller_t *pp = (poll_poller_t *)p;
-  if (ch->index < 0) return;
+  if (ch->index < 0)
+    return;
   size_t i = (size_t)ch->index;
   size_t last = pp->size - 1;
   if (i != last) {
@@ -96,7 +100,8 @@ static const mu_poller_ops_t k_poll_ops = {pp_poll, pp_update, pp_remove, pp_fre
 
 mu_poller_t *mu_poll_poller_new(void) {
   poll_poller_t *pp = mu_calloc(1, sizeof *pp);
-  if (pp == NULL) return NULL;
+  if (pp == NULL)
+    return NULL;
   pp->base.ops = &k_poll_ops;
   pp->base.name = "poll";
   return &pp->base;
