@@ -125,12 +125,6 @@ static void on_message(mu_tcp_connection_t *conn, mu_buffer_t *buf, mu_timestamp
   (void)conn;
 }
 
-static void fault_thread_init(mu_event_loop_t *loop, void *arg) {
-  (void)loop;
-  (void)arg;
-  mu_fault_thread_enable(true);
-}
-
 static void start_clients(void *arg) {
   uint16_t port = *(uint16_t *)arg;
   mu_inet_address_t addr = mu_inet_address_loopback(port);
@@ -164,7 +158,7 @@ static uint64_t one_round(uint64_t seed) {
   tt_server_t s;
   tt_server_start(&s, "fault-client-peer", 1, NULL, NULL); /* not opted in */
   mu_event_loop_thread_t *t =
-      mu_event_loop_thread_new(fault_thread_init, NULL, "fclient");
+      mu_event_loop_thread_new(mu_fault_thread_init_cb, NULL, "fclient");
   CHECK(t != NULL);
   g.loop = mu_event_loop_thread_start_loop(t);
   CHECK(g.loop != NULL);

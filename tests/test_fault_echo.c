@@ -58,22 +58,11 @@ typedef struct client {
 
 static tt_conn_counters_t g_counts;
 
-static void fault_thread_init(mu_event_loop_t *loop, void *arg) {
-  (void)loop;
-  (void)arg;
-  mu_fault_thread_enable(true);
-}
-
-static void fault_enable_here(void *arg) {
-  (void)arg;
-  mu_fault_thread_enable(true);
-}
-
 static void setup(mu_tcp_server_t *server, void *arg) {
   (void)arg;
   mu_tcp_server_set_message_callback(server, tt_echo_on_message, NULL);
   mu_tcp_server_set_connection_callback(server, tt_count_connection, &g_counts);
-  mu_tcp_server_set_thread_init_callback(server, fault_thread_init, NULL);
+  mu_tcp_server_set_thread_init_callback(server, mu_fault_thread_init_cb, NULL);
 }
 
 static void fail(client_t *cl, int i, const char *what) {
@@ -240,7 +229,7 @@ static uint64_t round_with_seed(uint64_t seed, int io_threads) {
   tt_server_t s;
   tt_server_start(&s, "fault", io_threads, setup, NULL);
   tt_server_shrink_sndbuf(&s, 16384);
-  tt_run_sync(s.loop, fault_enable_here, NULL);
+  tt_run_sync(s.loop, mu_fault_enable_functor, NULL);
 
   static client_t cl;
   memset(&cl, 0, sizeof cl);

@@ -42,12 +42,6 @@ static void on_request(const mu_http_request_t *req, mu_http_response_t *resp,
   mu_http_response_send(resp);
 }
 
-static void fault_thread_init(mu_event_loop_t *loop, void *arg) {
-  (void)loop;
-  (void)arg;
-  mu_fault_thread_enable(true);
-}
-
 typedef struct http_srv {
   mu_event_loop_thread_t *thread;
   mu_event_loop_t *loop;
@@ -64,7 +58,7 @@ static void start_in_loop(void *p) {
   mu_http_server_set_handler(h->server, on_request, NULL);
   mu_http_server_set_thread_num(h->server, h->io_threads);
   mu_tcp_server_set_thread_init_callback(mu_http_server_tcp_server(h->server),
-                                         fault_thread_init, NULL);
+                                         mu_fault_thread_init_cb, NULL);
   CHECK_EQ(mu_http_server_start(h->server), 0);
   mu_inet_address_t bound;
   CHECK_EQ(mu_tcp_server_listen_address(mu_http_server_tcp_server(h->server), &bound), 0);

@@ -132,6 +132,17 @@ void mu_fault_thread_enable(bool on) {
   }
 }
 
+void mu_fault_thread_init_cb(mu_event_loop_t *loop, void *arg) {
+  (void)loop;
+  (void)arg;
+  mu_fault_thread_enable(true);
+}
+
+void mu_fault_enable_functor(void *arg) {
+  (void)arg;
+  mu_fault_thread_enable(true);
+}
+
 void mu_fault_get_stats(mu_fault_stats_t *out) {
   for (int k = 0; k < MU_FAULT_KINDS; ++k)
     out->by_kind[k] = atomic_load(&g_count[k]);

@@ -44,6 +44,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cmuduo/net/event_loop.h"
+
 typedef enum mu_fault_kind {
   MU_FAULT_EINTR,
   MU_FAULT_EAGAIN,
@@ -75,6 +77,12 @@ void mu_fault_set_active(bool on);
 
 /* The calling thread's calls may (true) or may not (false) get faults. */
 void mu_fault_thread_enable(bool on);
+
+/* mu_fault_thread_enable(true) in the shapes the library calls back: a
+ * server's or loop thread's init callback, and a functor for run_in_loop (to
+ * opt in the base loop's thread). */
+void mu_fault_thread_init_cb(mu_event_loop_t *loop, void *arg);
+void mu_fault_enable_functor(void *arg);
 
 /* Counts so far (thread-safe snapshot); reset sets them to zero. */
 void mu_fault_get_stats(mu_fault_stats_t *out);
