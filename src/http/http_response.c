@@ -14,6 +14,7 @@
 #include "cmuduo/base/logging.h"
 #include "cmuduo/net/tcp_connection.h"
 #include "../net/event_loop_internal.h"
+#include "http_format_internal.h"
 #include "http_request_internal.h"
 #include "http_server_internal.h"
 
@@ -121,38 +122,6 @@ static char *put(char *p, const char *s, size_t n) {
   return p + n;
 }
 #define PUT_LIT(p, lit) put((p), (lit), sizeof(lit) - 1)
-
-/* Digits counted first, then written backwards in place: no copy loop. */
-static char *put_u64(char *p, uint64_t v) {
-  if (v < 100) { /* small bodies: no loops */
-    if (v >= 10)
-      *p++ = (char)('0' + v / 10);
-    *p++ = (char)('0' + v % 10);
-    return p;
-  }
-  size_t n = 1;
-  for (uint64_t x = v; x >= 10; x /= 10)
-    n++;
-  char *end = p + n;
-  do {
-    *--end = (char)('0' + v % 10);
-    v /= 10;
-  } while (v != 0);
-  return p + n;
-}
-
-static char *put_hex(char *p, uint64_t v) {
-  static const char digits[] = "0123456789abcdef";
-  char tmp[16];
-  size_t n = 0;
-  do {
-    tmp[n++] = digits[v & 15];
-    v >>= 4;
-  } while (v != 0);
-  while (n > 0)
-    *p++ = tmp[--n];
-  return p;
-}
 
 static bool no_body_status(int status) {
   return status < 200 || status == 204 || status == 304;
@@ -370,7 +339,7 @@ static int format_head(mu_http_response_t *r, mu_buffer_t *out, int framing,
     p = start + line->len;
   } else {
     p = PUT_LIT(start, "HTTP/1.1 ");
-    p = put_u64(p, (uint64_t)r->status);
+    p = mu_http_put_u64(p, (uint64_t)r->status);
     *p++ = ' ';
     p = put(p, reason, reason_len);
     p = PUT_LIT(p, "\r\n");
@@ -385,7 +354,7 @@ static int format_head(mu_http_response_t *r, mu_buffer_t *out, int framing,
     p = put(p, mu_buffer_peek(&r->hdrs), hdrs_len);
   if (framing == FRAME_LENGTH) {
     p = PUT_LIT(p, "Content-Length: ");
-    p = put_u64(p, length);
+    p = mu_http_put_u64(p, length);
     p = PUT_LIT(p, "\r\n");
   } else if (framing == FRAME_CHUNKED) {
     p = PUT_LIT(p, "Transfer-Encoding: chunked\r\n");
@@ -410,7 +379,7 @@ int mu_http_response_format_simple(mu_buffer_t *out, const char *date, size_t da
     return rc;
   char *start = mu_buffer_begin_write(out);
   char *p = PUT_LIT(start, "HTTP/1.1 ");
-  p = put_u64(p, (uint64_t)status);
+  p = mu_http_put_u64(p, (uint64_t)status);
   *p++ = ' ';
   p = put(p, reason, reason_len);
   p = PUT_LIT(p, "\r\n");
@@ -418,7 +387,7 @@ int mu_http_response_format_simple(mu_buffer_t *out, const char *date, size_t da
   p = put(p, date, date_len);
   if (body) {
     p = PUT_LIT(p, "Content-Type: text/plain\r\nContent-Length: ");
-    p = put_u64(p, reason_len + 1);
+    p = mu_http_put_u64(p, reason_len + 1);
     p = PUT_LIT(p, "\r\n");
   }
   if (close)
@@ -566,7 +535,7 @@ static int write_in_loop(mu_http_response_t *r, const void *data, size_t len) {
     char line[24];
     size_t line_len = 0;
     if (r->chunked) {
-      char *p = put_hex(line, len);
+      char *p = mu_http_put_hex(line, len);
       p = PUT_LIT(p, "\r\n");
       line_len = (size_t)(p - line);
     }

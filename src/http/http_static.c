@@ -19,6 +19,7 @@
 
 #include "cmuduo/base/alloc.h"
 #include "cmuduo/http/http_static.h"
+#include "http_format_internal.h"
 #include "http_static_internal.h"
 
 /* ---- path cleaning ------------------------------------------------------- */
@@ -260,30 +261,6 @@ bool mu_http_static_etag_match(const char *list, const char *etag, bool weak) {
   }
 }
 
-static size_t put_hex(char *p, uint64_t v) {
-  char tmp[16];
-  size_t n = 0;
-  do {
-    tmp[n++] = "0123456789abcdef"[v & 15];
-    v >>= 4;
-  } while (v != 0);
-  for (size_t i = 0; i < n; ++i)
-    p[i] = tmp[n - 1 - i];
-  return n;
-}
-
-static size_t put_dec(char *p, uint64_t v) {
-  char tmp[20];
-  size_t n = 0;
-  do {
-    tmp[n++] = (char)('0' + v % 10);
-    v /= 10;
-  } while (v != 0);
-  for (size_t i = 0; i < n; ++i)
-    p[i] = tmp[n - 1 - i];
-  return n;
-}
-
 /* The modification time in nanoseconds, so that a file rewritten within the
  * same second with the same size still gets a new tag. */
 size_t mu_http_static_format_etag(int64_t mtime_sec, long mtime_nsec, uint64_t size,
@@ -296,9 +273,9 @@ size_t mu_http_static_format_etag(int64_t mtime_sec, long mtime_nsec, uint64_t s
   uint64_t ns = (uint64_t)mtime_sec * 1000000000u + (uint64_t)mtime_nsec;
   char *p = buf;
   *p++ = '"';
-  p += put_hex(p, ns);
+  p = mu_http_put_hex(p, ns);
   *p++ = '-';
-  p += put_hex(p, size);
+  p = mu_http_put_hex(p, size);
   *p++ = '"';
   *p = '\0';
   return (size_t)(p - buf);
@@ -525,7 +502,7 @@ mu_http_static_t *mu_http_static_new_with_options(const char *docroot,
   s->max_age = o.max_age < 0 ? -1 : o.max_age;
   if (s->max_age >= 0) {
     memcpy(s->cache_control, "max-age=", 8);
-    s->cache_control[8 + put_dec(s->cache_control + 8, (uint64_t)s->max_age)] = '\0';
+    *mu_http_put_u64(s->cache_control + 8, (uint64_t)s->max_age) = '\0';
   }
   return s;
 }
@@ -760,12 +737,12 @@ static void format_content_range(char *buf, uint64_t first, uint64_t len, uint64
   if (first == UINT64_MAX) {
     *p++ = '*';
   } else {
-    p += put_dec(p, first);
+    p = mu_http_put_u64(p, first);
     *p++ = '-';
-    p += put_dec(p, first + len - 1);
+    p = mu_http_put_u64(p, first + len - 1);
   }
   *p++ = '/';
-  p += put_dec(p, size);
+  p = mu_http_put_u64(p, size);
   *p = '\0';
 }
 
