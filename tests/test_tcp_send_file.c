@@ -15,6 +15,10 @@
  *             small sends, two of them back to back: megabytes through a
  *             16 KiB socket buffer
  *   zero      a zero-length region is nothing (and its fd is closed)
+ *   headed    send_file_with_head: on an idle connection, behind a queued
+ *             region, with an empty region (the head alone)
+ *   glued     (default socket buffers) send_file_with_head's head arrives in
+ *             one read with the region's first bytes
  *   short     a region past the file's end: the bytes the file has, then the
  *             connection closes (the later send never arrives), logged
  *   past      a region starting past the end: closed with no byte of it
@@ -48,6 +52,8 @@
 
 typedef struct piece {
   bool file;
+  bool head;         /* bytes sent with the next piece, a region, in one
+                      * mu_tcp_connection_send_file_with_head call */
   uint64_t off, len; /* file region */
   char mem[24];      /* or these bytes (len of them) */
 } piece_t;
@@ -71,6 +77,12 @@ static void add_mem(plan_t *pl, const char *s) {
   CHECK(p->len < sizeof p->mem);
   memcpy(p->mem, s, p->len);
   pl->total += p->len;
+}
+
+/* Bytes that go out as the head of the region added next. */
+static void add_head(plan_t *pl, const char *s) {
+  add_mem(pl, s);
+  pl->p[pl->n - 1].head = true;
 }
 
 static void add_file(plan_t *pl, uint64_t off, uint64_t len) {
@@ -106,6 +118,19 @@ static void make_plan(const char *cmd, plan_t *pl) {
       add_file(pl, off, tt_rng_range(&rng, 1, max));
     }
     add_mem(pl, "[end]");
+  } else if (strcmp(cmd, "headed") == 0) {
+    add_head(pl, "H1:"); /* idle: MSG_MORE, then sendfile */
+    add_file(pl, 0, 3u << 20);
+    add_head(pl, "H2:"); /* behind a queued region: queued too */
+    add_file(pl, 100, 5000);
+    add_mem(pl, "-");
+    add_head(pl, "H3:"); /* an empty region: the head alone */
+    add_file(pl, 7, 0);
+    add_head(pl, "H4:");
+    add_file(pl, FILE_SIZE - 10, 10);
+  } else if (strcmp(cmd, "glued") == 0) {
+    add_head(pl, "HTTP/1.1 200 OK\r\n\r\n");
+    add_file(pl, 0, 4096);
   } else if (strcmp(cmd, "zero") == 0) {
     add_file(pl, 0, 0);
     add_mem(pl, "z");
@@ -179,7 +204,14 @@ static void run_plan(mu_tcp_connection_t *conn, const plan_t *pl) {
   for (int i = 0; i < pl->n; ++i) {
     const piece_t *p = &pl->p[i];
     int rc;
-    if (p->file) {
+    if (p->head) {
+      const piece_t *f = &pl->p[++i];
+      CHECK(f->file);
+      int fd = fcntl(g_file_fd, F_DUPFD_CLOEXEC, 0);
+      CHECK(fd >= 0);
+      rc = mu_tcp_connection_send_file_with_head(conn, p->mem, (size_t)p->len, fd, f->off,
+                                                 f->len);
+    } else if (p->file) {
       int fd = fcntl(g_file_fd, F_DUPFD_CLOEXEC, 0);
       CHECK(fd >= 0);
       rc = mu_tcp_connection_send_file(conn, fd, p->off, p->len);
@@ -266,20 +298,25 @@ static void check_bytes(checker_t *c, const char *buf, size_t n) {
 
 /* Reads until end of file (or an error), checking every byte. Returns the
  * byte count; *err gets 0 or the error that ended it. */
-static uint64_t read_checked(int fd, const plan_t *pl, uint64_t limit, int *err) {
-  checker_t c = {pl, 0, 0, 0};
+static uint64_t read_checked_from(int fd, checker_t *c, uint64_t limit, int *err) {
   static char buf[65536];
+  uint64_t start = c->seen;
   *err = 0;
-  while (c.seen < limit) {
-    size_t want = limit - c.seen < sizeof buf ? (size_t)(limit - c.seen) : sizeof buf;
+  while (c->seen < limit) {
+    size_t want = limit - c->seen < sizeof buf ? (size_t)(limit - c->seen) : sizeof buf;
     ssize_t n = tt_read_some(fd, buf, want);
     if (n <= 0) {
       *err = n == 0 ? 0 : (int)-n;
       break;
     }
-    check_bytes(&c, buf, (size_t)n);
+    check_bytes(c, buf, (size_t)n);
   }
-  return c.seen;
+  return c->seen - start;
+}
+
+static uint64_t read_checked(int fd, const plan_t *pl, uint64_t limit, int *err) {
+  checker_t c = {pl, 0, 0, 0};
+  return read_checked_from(fd, &c, limit, err);
 }
 
 static int client_command(uint16_t port, const char *cmd, plan_t *pl) {
@@ -320,6 +357,31 @@ static void expect_whole(tt_server_t *s, int base, const char *cmd, bool half_cl
   CHECK(close(fd) == 0);
   expect_fds_back(s, base, cmd);
   printf("%-9s %" PRIu64 " bytes in %d pieces, in order\n", cmd, pl.total, pl.n);
+}
+
+/* A head sent with its region on an idle connection arrives with the
+ * region's first bytes: the first read returns more than the head. The
+ * client is usually blocked in that read before the server has the command,
+ * so a head sent as a write of its own would wake it alone and fail this. */
+static void expect_glued(tt_server_t *s, int base) {
+  plan_t pl;
+  int fd = client_command(s->port, "glued", &pl);
+  static char buf[8192];
+  ssize_t n = tt_read_some(fd, buf, sizeof buf);
+  if (n <= (ssize_t)pl.p[0].len) {
+    fprintf(stderr, "glued: the first read returned %zd bytes: the head left alone\n", n);
+    abort();
+  }
+  checker_t c = {&pl, 0, 0, 0};
+  check_bytes(&c, buf, (size_t)n);
+  int err;
+  uint64_t got = (uint64_t)n + read_checked_from(fd, &c, pl.total, &err);
+  CHECK_EQ(err, 0);
+  CHECK_EQ(got, pl.total);
+  CHECK(close(fd) == 0);
+  expect_fds_back(s, base, "glued");
+  printf("glued     head and region in one read (%zd of %" PRIu64 " bytes)\n", n,
+         pl.total);
 }
 
 /* The file ends before the region: the bytes before the end, then EOF. */
@@ -426,6 +488,7 @@ int main(void) {
   expect_whole(&s, base, "order", false);
   expect_whole(&s, base, "mix", false);
   expect_whole(&s, base, "zero", false);
+  expect_whole(&s, base, "headed", false);
   CHECK_EQ(atomic_load(&g_srv.send_errors), 0);
   expect_cut(&s, base, "short", 1 + 100, &log, 1);
   expect_cut(&s, base, "past", 1, &log, 2);
@@ -439,6 +502,7 @@ int main(void) {
   tt_server_t big;
   tt_server_start(&big, "SendFileBig", 1, setup_server, &g_srv);
   int base_big = tt_count_open_fds();
+  expect_glued(&big, base_big);
   reset_mid_sendfile(big.port, TT_SANITIZED ? 100 : 300);
   expect_fds_back(&big, base_big, "reset");
   tt_server_stop(&big);

@@ -479,12 +479,12 @@ static int send_file_in_loop(mu_http_response_t *r, int fd, uint64_t offset,
     close(fd);
     return fail(r, rc);
   }
-  /* The head must be in the stream before the file region. */
-  mu_http_loop_flush(hc->lp);
   if (nobody || is_head(r) || len == 0) {
     close(fd);
   } else {
-    rc = mu_tcp_connection_send_file(hc->conn, fd, offset, len);
+    /* The head (with any responses gathered before it) and the file leave
+     * together. */
+    rc = mu_http_loop_flush_with_file(hc->lp, fd, offset, len);
     if (rc == 0)
       ++hc->files_queued;
     if (rc == -ENOMEM)

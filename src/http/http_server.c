@@ -102,15 +102,29 @@ static void reclaim_head_block(http_loop_t *lp, mu_http_parser_t *parser) {
     keep_head_block(lp, block, cap);
 }
 
+/* The batch has been handed to the connection: empty it, and give back
+ * storage a burst of pipelined responses made big. */
+static void batch_sent(http_loop_t *lp) {
+  mu_buffer_retrieve_all(&lp->out);
+  lp->out_conn = NULL;
+  if (mu_buffer_internal_capacity(&lp->out) > OUT_KEEP_MAX)
+    mu_buffer_destroy(&lp->out);
+}
+
 int mu_http_loop_flush(http_loop_t *lp) {
   int rc = 0;
   size_t n = mu_buffer_readable_bytes(&lp->out);
   if (lp->out_conn != NULL && n > 0)
     rc = mu_tcp_connection_send(lp->out_conn, mu_buffer_peek(&lp->out), n);
-  mu_buffer_retrieve_all(&lp->out);
-  lp->out_conn = NULL;
-  if (mu_buffer_internal_capacity(&lp->out) > OUT_KEEP_MAX)
-    mu_buffer_destroy(&lp->out);
+  batch_sent(lp);
+  return rc;
+}
+
+int mu_http_loop_flush_with_file(http_loop_t *lp, int fd, uint64_t offset, uint64_t len) {
+  size_t n = mu_buffer_readable_bytes(&lp->out);
+  int rc = mu_tcp_connection_send_file_with_head(lp->out_conn, mu_buffer_peek(&lp->out),
+                                                 n, fd, offset, len);
+  batch_sent(lp);
   return rc;
 }
 

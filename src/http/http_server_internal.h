@@ -144,6 +144,10 @@ struct http_conn {
 mu_buffer_t *mu_http_conn_out(http_conn_t *hc);
 /* Sends the loop's batch now: 0 or what mu_tcp_connection_send returned. */
 int mu_http_loop_flush(http_loop_t *lp);
+/* Like mu_http_loop_flush, followed by the file region (fd is owned from the
+ * call on): the gathered bytes go out as the file's head, in one segment with
+ * its first bytes. Returns what mu_tcp_connection_send_file_with_head returns. */
+int mu_http_loop_flush_with_file(http_loop_t *lp, int fd, uint64_t offset, uint64_t len);
 /* The cached "Date: ...\r\n" line, refreshed when the second changed. */
 const char *mu_http_loop_date(http_loop_t *lp, size_t *len);
 /* Frees req in the loop thread, keeping its head block for a next request. */

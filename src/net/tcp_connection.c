@@ -1044,6 +1044,40 @@ int mu_tcp_connection_send_file(mu_tcp_connection_t *conn, int fd, uint64_t offs
   return 0;
 }
 
+/* The head's direct send. MSG_MORE holds it in the kernel until the sendfile
+ * that follows at once adds the file's first bytes: one segment, and one
+ * wake-up of the peer instead of two (for a static file over loopback the
+ * head's own segment cost ~10% of the server's CPU time). The hold cannot
+ * outlast this call: the sendfile, or the ACKs of data in flight when the
+ * socket is full, push it. Returns 0, or what after_direct_send returns. */
+static int send_head_more(mu_tcp_connection_t *conn, const char *head, size_t len) {
+  ssize_t n = send(conn->channel.fd, head, len, MSG_NOSIGNAL | MSG_MORE);
+  if (LIKELY(n == (ssize_t)len)) {
+    add_bytes_sent(conn, len);
+    return 0;
+  }
+  return after_direct_send(conn, head, len, n < 0 ? -errno : n);
+}
+
+int mu_tcp_connection_send_file_with_head(mu_tcp_connection_t *conn, const void *head,
+                                          size_t head_len, int fd, uint64_t offset,
+                                          uint64_t len) {
+  MU_ASSERT_IN_LOOP_THREAD(loop_of(conn));
+  if (get_state(conn) != MU_TCP_CONNECTED) {
+    mu_sockets_close(fd);
+    return -ENOTCONN;
+  }
+  if (head_len > 0) {
+    int rc = len > 0 && nothing_queued(conn) ? send_head_more(conn, head, head_len)
+                                             : write_or_queue(conn, head, head_len);
+    if (rc != 0) {
+      mu_sockets_close(fd);
+      return rc == -ENOMEM ? rc : -ENOTCONN;
+    }
+  }
+  return mu_tcp_connection_send_file(conn, fd, offset, len);
+}
+
 int mu_tcp_connection_send_str(mu_tcp_connection_t *conn, const char *s) {
   return mu_tcp_connection_send(conn, s, strlen(s));
 }

@@ -97,6 +97,17 @@ int mu_tcp_connection_send_buffer(mu_tcp_connection_t *conn, mu_buffer_t *buf);
 int mu_tcp_connection_send_file(mu_tcp_connection_t *conn, int fd, uint64_t offset,
                                 uint64_t len);
 
+/* head_len bytes of head, then the file region, as mu_tcp_connection_send
+ * followed by mu_tcp_connection_send_file (fd is owned from the call on, in
+ * every case), but on an idle connection the head is held back (MSG_MORE)
+ * until the file's first bytes join it: the peer gets one segment and one
+ * wake-up for both, not a small segment for the head alone. The way to send
+ * a protocol header followed by a file (an HTTP response head and its body).
+ * Loop thread only. Returns 0, -ENOTCONN or -ENOMEM. */
+int mu_tcp_connection_send_file_with_head(mu_tcp_connection_t *conn, const void *head,
+                                          size_t head_len, int fd, uint64_t offset,
+                                          uint64_t len);
+
 /* Half-closes (SHUT_WR) once the output queue has drained. Thread-safe. */
 void mu_tcp_connection_shutdown(mu_tcp_connection_t *conn);
 /* Closes now, dropping queued output. Thread-safe. */
