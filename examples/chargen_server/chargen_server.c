@@ -1,6 +1,6 @@
 /* RFC 864 character generator: an endless stream of rotating printable lines,
  * paced by the write-complete callback so the output queue never grows.
- *   ./build/bin/chargen_server [-p 2019] [-t N] */
+ *   ./build/bin/chargen_server [-p 2019] [-t N] [-a ADDR] */
 #include <stdio.h>
 #include <string.h>
 
@@ -47,7 +47,7 @@ int main(int argc, char **argv) {
   example_init(args.log_dir, "chargen_server");
   build_message();
   mu_event_loop_t *loop = mu_event_loop_new();
-  mu_inet_address_t addr = mu_inet_address_any((uint16_t)args.port);
+  mu_inet_address_t addr = example_listen_address(&args);
   mu_tcp_server_t *server = mu_tcp_server_new(loop, &addr, "ChargenServer", 0);
   if (server == NULL) {
     MU_LOG_SYSERR("cannot listen on port %d", args.port);

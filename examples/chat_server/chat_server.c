@@ -1,7 +1,7 @@
 /* muduo's chat server: every message (length-header framed) is broadcast to
  * every connection. Works with I/O threads: the connection list is shared under
  * a mutex and sends cross threads safely.
- *   ./build/bin/chat_server [-p 9981] [-t N] */
+ *   ./build/bin/chat_server [-p 9981] [-t N] [-a ADDR] */
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -94,7 +94,7 @@ int main(int argc, char **argv) {
   example_init(args.log_dir, "chat_server");
   chat_t chat = {.mutex = PTHREAD_MUTEX_INITIALIZER};
   mu_event_loop_t *loop = mu_event_loop_new();
-  mu_inet_address_t addr = mu_inet_address_any((uint16_t)args.port);
+  mu_inet_address_t addr = example_listen_address(&args);
   mu_tcp_server_t *server = mu_tcp_server_new(loop, &addr, "ChatServer", 0);
   if (server == NULL) {
     MU_LOG_SYSERR("cannot listen on port %d", args.port);

@@ -1,5 +1,5 @@
 /* Command-line handling shared by the example servers: -p PORT, -t THREADS,
- * --log-dir DIR, -h. Header-only so each example stays one folder. */
+ * -a ADDR, --log-dir DIR, -h. Header-only so each example stays one folder. */
 #ifndef CMUDUO_EXAMPLES_COMMON_EXAMPLE_ARGS_H
 #define CMUDUO_EXAMPLES_COMMON_EXAMPLE_ARGS_H
 
@@ -9,11 +9,37 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cmuduo/net/inet_address.h"
+
 typedef struct example_args {
   int port;
   int threads;
   const char *log_dir; /* NULL: log to stdout */
+  const char *addr;    /* -a: an IPv4 or IPv6 literal; NULL: 0.0.0.0 (muduo's) */
 } example_args_t;
+
+/* True if `ip` is an address -a takes: a numeric IPv4 or IPv6 one ("::1" or
+ * "[::1]"), never a host name, which would need a blocking lookup. */
+static inline bool example_addr_ok(const char *ip) {
+  mu_inet_address_t a;
+  return mu_inet_address_from_ip_port(&a, ip, 0) == 0;
+}
+
+/* The address to listen on: `ip` (checked with example_addr_ok beforehand)
+ * or, if NULL, every IPv4 address, as muduo's examples do; with `port`. */
+static inline mu_inet_address_t example_address(const char *ip, int port) {
+  mu_inet_address_t a = mu_inet_address_any((uint16_t)port);
+  if (ip != NULL && mu_inet_address_from_ip_port(&a, ip, (uint16_t)port) != 0) {
+    fprintf(stderr, "bad address %s\n", ip); /* not checked: a bug, say so */
+    exit(2);
+  }
+  return a;
+}
+
+/* The listening address of example_parse_args's -a and -p. */
+static inline mu_inet_address_t example_listen_address(const example_args_t *a) {
+  return example_address(a->addr, a->port);
+}
 
 /* Takes "--log-dir DIR" or "--log-dir=DIR" out of argv (so an example's own
  * option parsing never sees it) and returns DIR, or NULL if absent. */
@@ -34,13 +60,14 @@ static inline const char *example_take_log_dir(int *argc, char **argv) {
   return dir;
 }
 
-/* Parses -p, -t and --log-dir (and -h); exits with a usage line on bad input. */
+/* Parses -p, -t, -a and --log-dir (and -h); exits with status 2 and the usage
+ * lines on bad input (a bad -a address included, before anything starts). */
 static inline example_args_t example_parse_args(int argc, char **argv, int default_port,
                                                 const char *what) {
-  example_args_t a = {default_port, 0, NULL};
+  example_args_t a = {default_port, 0, NULL, NULL};
   a.log_dir = example_take_log_dir(&argc, argv);
   int opt;
-  while ((opt = getopt(argc, argv, "p:t:h")) != -1) {
+  while ((opt = getopt(argc, argv, "p:t:a:h")) != -1) {
     char *end = NULL;
     long v = optarg ? strtol(optarg, &end, 10) : 0;
     bool bad = optarg && (*optarg == '\0' || *end != '\0');
@@ -48,11 +75,17 @@ static inline example_args_t example_parse_args(int argc, char **argv, int defau
       a.port = (int)v;
     } else if (opt == 't' && !bad && v >= 0 && v <= 1024) {
       a.threads = (int)v;
+    } else if (opt == 'a' && example_addr_ok(optarg)) {
+      a.addr = optarg;
     } else {
+      if (opt == 'a')
+        fprintf(stderr, "%s: -a %s: not a numeric IPv4 or IPv6 address\n", argv[0],
+                optarg);
       fprintf(opt == 'h' ? stdout : stderr,
-              "%s\nusage: %s [-p PORT] [-t IO_THREADS] [--log-dir DIR]\n"
+              "%s\nusage: %s [-p PORT] [-t IO_THREADS] [-a ADDR] [--log-dir DIR]\n"
               "  -p PORT        port to listen on (default %d)\n"
               "  -t IO_THREADS  I/O threads besides the accepting loop (default 0)\n"
+              "  -a ADDR        IPv4 or IPv6 address to listen on (default 0.0.0.0)\n"
               "  --log-dir DIR  log to rolling files in DIR, asynchronously\n"
               "                 (default: stdout)\n",
               what, argv[0], default_port);

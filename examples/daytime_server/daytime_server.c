@@ -1,5 +1,5 @@
 /* RFC 867 daytime: send the local time as text, then close.
- *   ./build/bin/daytime_server [-p 2013] [-t N] */
+ *   ./build/bin/daytime_server [-p 2013] [-t N] [-a ADDR] */
 #include <time.h>
 
 #include "../common/example_args.h"
@@ -23,7 +23,7 @@ int main(int argc, char **argv) {
   example_args_t args = example_parse_args(argc, argv, 2013, "daytime server (RFC 867)");
   example_init(args.log_dir, "daytime_server");
   mu_event_loop_t *loop = mu_event_loop_new();
-  mu_inet_address_t addr = mu_inet_address_any((uint16_t)args.port);
+  mu_inet_address_t addr = example_listen_address(&args);
   mu_tcp_server_t *server = mu_tcp_server_new(loop, &addr, "DaytimeServer", 0);
   if (server == NULL) {
     MU_LOG_SYSERR("cannot listen on port %d", args.port);

@@ -1,4 +1,5 @@
-/* RFC 863 discard: read and throw away.  ./build/bin/discard_server [-p 2009] [-t N] */
+/* RFC 863 discard: read and throw away.
+ *   ./build/bin/discard_server [-p 2009] [-t N] [-a ADDR] */
 #include "../common/example_args.h"
 #include "../common/example_main.h"
 #include "cmuduo/cmuduo.h"
@@ -15,7 +16,7 @@ int main(int argc, char **argv) {
   example_args_t args = example_parse_args(argc, argv, 2009, "discard server (RFC 863)");
   example_init(args.log_dir, "discard_server");
   mu_event_loop_t *loop = mu_event_loop_new();
-  mu_inet_address_t addr = mu_inet_address_any((uint16_t)args.port);
+  mu_inet_address_t addr = example_listen_address(&args);
   mu_tcp_server_t *server = mu_tcp_server_new(loop, &addr, "DiscardServer", 0);
   if (server == NULL) {
     MU_LOG_SYSERR("cannot listen on port %d", args.port);

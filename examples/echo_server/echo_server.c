@@ -1,5 +1,5 @@
 /* The EchoServer of the seed analysis, line for line: every byte received is
- * sent back.  ./build/bin/echo_server [-p 2007] [-t THREADS] */
+ * sent back.  ./build/bin/echo_server [-p 2007] [-t THREADS] [-a ADDR] */
 #include <stdio.h>
 
 #include "../common/example_args.h"
@@ -25,7 +25,7 @@ int main(int argc, char **argv) {
   example_args_t args = example_parse_args(argc, argv, 2007, "echo server");
   example_init(args.log_dir, "echo_server");
   mu_event_loop_t *loop = mu_event_loop_new();
-  mu_inet_address_t addr = mu_inet_address_any((uint16_t)args.port);
+  mu_inet_address_t addr = example_listen_address(&args);
   mu_tcp_server_t *server = mu_tcp_server_new(loop, &addr, "EchoServer", 0);
   if (server == NULL) {
     MU_LOG_SYSERR("cannot listen on port %d", args.port);

@@ -1,6 +1,7 @@
 /* muduo's HttpServer test: GET /hello answers "hello, world!\n" as text/plain,
  * "/" a small HTML page, anything else 404.
- *   ./build/bin/http_server [-p 8000] [-t THREADS]   (-p 0: any free port, logged) */
+ *   ./build/bin/http_server [-p 8000] [-t THREADS] [-a ADDR]
+ * (-p 0: any free port, logged) */
 #include <stdio.h>
 #include <string.h>
 
@@ -33,7 +34,7 @@ int main(int argc, char **argv) {
   example_args_t args = example_parse_args(argc, argv, 8000, "HTTP hello server");
   example_init(args.log_dir, "http_server");
   mu_event_loop_t *loop = mu_event_loop_new();
-  mu_inet_address_t addr = mu_inet_address_any((uint16_t)args.port);
+  mu_inet_address_t addr = example_listen_address(&args);
   mu_http_server_t *server = mu_http_server_new(loop, &addr, "HttpServer", 0);
   if (server == NULL) {
     MU_LOG_SYSERR("cannot listen on port %d", args.port);

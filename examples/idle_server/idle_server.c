@@ -3,8 +3,8 @@
  * connection's entry into the newest bucket; when the last bucket holding an
  * entry expires, the connection is shut down). O(1) per message and per tick.
  * With I/O threads each loop has its own wheel.
- *   ./build/bin/idle_server [-p 2007] [-t N] [-i IDLE_SECONDS (default 8)] [--log-dir
- * DIR] */
+ *   ./build/bin/idle_server [-p 2007] [-t N] [-i IDLE_SECONDS (default 8)] [-a ADDR]
+ *                           [--log-dir DIR] */
 #include <getopt.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -130,7 +130,8 @@ static void on_message(mu_tcp_connection_t *conn, mu_buffer_t *buf, mu_timestamp
 int main(int argc, char **argv) {
   int port = 2007, threads = 0, c;
   const char *log_dir = example_take_log_dir(&argc, argv);
-  while ((c = getopt(argc, argv, "p:t:i:h")) != -1) {
+  const char *ip = NULL; /* -a; NULL: 0.0.0.0 */
+  while ((c = getopt(argc, argv, "p:t:i:a:h")) != -1) {
     int v = optarg ? atoi(optarg) : 0;
     if (c == 'p' && v > 0 && v < 65536) {
       port = v;
@@ -138,16 +139,22 @@ int main(int argc, char **argv) {
       threads = v;
     } else if (c == 'i' && v > 0 && v <= 3600) {
       g_idle_seconds = v;
+    } else if (c == 'a' && example_addr_ok(optarg)) {
+      ip = optarg;
     } else {
+      if (c == 'a')
+        fprintf(stderr, "%s: -a %s: not a numeric IPv4 or IPv6 address\n", argv[0],
+                optarg);
       fprintf(c == 'h' ? stdout : stderr,
-              "usage: %s [-p PORT] [-t IO_THREADS] [-i IDLE_SECONDS] [--log-dir DIR]\n",
+              "usage: %s [-p PORT] [-t IO_THREADS] [-i IDLE_SECONDS] [-a ADDR]"
+              " [--log-dir DIR]\n",
               argv[0]);
       return c == 'h' ? 0 : 2;
     }
   }
   example_init(log_dir, "idle_server");
   mu_event_loop_t *loop = mu_event_loop_new();
-  mu_inet_address_t addr = mu_inet_address_any((uint16_t)port);
+  mu_inet_address_t addr = example_address(ip, port);
   mu_tcp_server_t *server = mu_tcp_server_new(loop, &addr, "IdleServer", 0);
   if (server == NULL) {
     MU_LOG_SYSERR("cannot listen on port %d", port);

@@ -1,5 +1,5 @@
 /* muduo's pingpong server: echo with TCP_NODELAY, for throughput tests with
- * pingpong_client.  ./build/bin/pingpong_server [-p 33333] [-t N] */
+ * pingpong_client.  ./build/bin/pingpong_server [-p 33333] [-t N] [-a ADDR] */
 #include "../common/example_args.h"
 #include "../common/example_main.h"
 #include "cmuduo/cmuduo.h"
@@ -21,7 +21,7 @@ int main(int argc, char **argv) {
   example_args_t args = example_parse_args(argc, argv, 33333, "pingpong server");
   example_init(args.log_dir, "pingpong_server");
   mu_event_loop_t *loop = mu_event_loop_new();
-  mu_inet_address_t addr = mu_inet_address_any((uint16_t)args.port);
+  mu_inet_address_t addr = example_listen_address(&args);
   mu_tcp_server_t *server = mu_tcp_server_new(loop, &addr, "PingPongServer", 0);
   if (server == NULL) {
     MU_LOG_SYSERR("cannot listen on port %d", args.port);

@@ -1,5 +1,5 @@
 /* RFC 868 time: send the seconds since 1900 as a 32-bit big-endian number, then
- * close.  ./build/bin/time_server [-p 2037] [-t N] */
+ * close.  ./build/bin/time_server [-p 2037] [-t N] [-a ADDR] */
 #include <time.h>
 
 #include "../common/example_args.h"
@@ -26,7 +26,7 @@ int main(int argc, char **argv) {
   example_args_t args = example_parse_args(argc, argv, 2037, "time server (RFC 868)");
   example_init(args.log_dir, "time_server");
   mu_event_loop_t *loop = mu_event_loop_new();
-  mu_inet_address_t addr = mu_inet_address_any((uint16_t)args.port);
+  mu_inet_address_t addr = example_listen_address(&args);
   mu_tcp_server_t *server = mu_tcp_server_new(loop, &addr, "TimeServer", 0);
   if (server == NULL) {
     MU_LOG_SYSERR("cannot listen on port %d", args.port);
