@@ -75,7 +75,8 @@ static void exec_server(const server_t *s, const char *threads) {
     dup2(fd, STDERR_FILENO);
     close(fd);
   }
-  execl(path, s->name, "-p", port, "-t", threads, "--log-dir", s->log_dir, (char *)NULL);
+  execl(path, s->name, "-a", "127.0.0.1", "-p", port, "-t", threads, "--log-dir",
+        s->log_dir, (char *)NULL);
   _exit(127);
 }
 
