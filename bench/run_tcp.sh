@@ -111,7 +111,7 @@ build_all() {
 # The server command for a name, with PORT to be substituted.
 server_cmd() {
   case $1 in
-    cmuduo) echo "$build/bin/pingpong_server -t 0 -p" ;;
+    cmuduo) echo "$build/bin/pingpong_server -t 0 -a 127.0.0.1 -p" ;;
     *) echo "$peers/bin/echo_$1 -p" ;;
   esac
 }
