@@ -10,8 +10,9 @@
 #   <!-- compile: run -->         ... and run (MU_LOG_LEVEL=WARN, 60 s bound);
 #                                 it must exit 0. If the next fenced block is
 #                                 marked <!-- output -->, stdout must equal it.
-#   <!-- compile: echo-server --> ... and run as `prog 0 THREADS` (0 and 2 I/O
-#                                 threads): it must log "listening on port N",
+#   <!-- compile: echo-server --> ... and run as `prog 0 THREADS 127.0.0.1` (0
+#                                 and 2 I/O threads, listening on 127.0.0.1
+#                                 only): it must log "listening on port N",
 #                                 echo bytes over 127.0.0.1, log UP and DOWN,
 #                                 and exit 0 on SIGTERM
 #   <!-- compile: fragment -->    top-level definitions (no main): compiled
@@ -159,7 +160,7 @@ wait_for() {
 # open that the server must close (its DOWN line) when SIGTERM stops it.
 check_echo_server() { # check_echo_server <bin> <threads> <where>
   local bin=$1 threads=$2 where=$3 log=$work/echo.log port line
-  "$bin" 0 "$threads" >"$log" 2>&1 &
+  "$bin" 0 "$threads" 127.0.0.1 >"$log" 2>&1 &
   server_pid=$!
   wait_for 'listening on port [0-9]+' "$log" || fail "$where: no 'listening on port' line: $(cat "$log")"
   port=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$log" | head -1)
@@ -174,6 +175,8 @@ check_echo_server() { # check_echo_server <bin> <threads> <where>
   seq 1 1000 | cmp -s - "$work/echoed" || fail "$where: the 1000 lines came back changed"
   exec 3<&-
   wait_for 'is DOWN' "$log" || fail "$where: no DOWN line after the client closed: $(cat "$log")"
+  # The connection's name holds the listening address: 127.0.0.1, never 0.0.0.0.
+  grep -qF -- "-127.0.0.1:$port#1 is UP" "$log" || fail "$where: not listening on 127.0.0.1: $(cat "$log")"
 
   exec 3<>"/dev/tcp/127.0.0.1/$port" # left open: the server's free closes it
   wait_for '#2 is UP' "$log" || fail "$where: second connection not UP"
