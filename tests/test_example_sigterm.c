@@ -93,19 +93,21 @@ static bool start_server(server_t *s, const char *threads) {
     CHECK(s->pid >= 0);
     if (s->pid == 0)
       exec_server(s, threads);
-    for (int i = 0; i < 2000; ++i) { /* up to 20 s under sanitizers */
+    bool exited = false;
+    for (int i = 0; i < 2000 && !exited; ++i) { /* up to 20 s under sanitizers */
       int status;
-      if (waitpid(s->pid, &status, WNOHANG) == s->pid)
-        break; /* lost the port */
-      int fd = try_connect(s->port);
+      exited = waitpid(s->pid, &status, WNOHANG) == s->pid; /* lost the port */
+      int fd = exited ? -1 : try_connect(s->port);
       if (fd >= 0) {
         close(fd);
         return true;
       }
       sleep_ms(10);
     }
-    kill(s->pid, SIGKILL);
-    waitpid(s->pid, NULL, 0);
+    if (!exited) { /* a reaped pid is no longer ours to kill */
+      kill(s->pid, SIGKILL);
+      waitpid(s->pid, NULL, 0);
+    }
   }
   fprintf(stderr, "%s did not start\n", s->name);
   abort();
