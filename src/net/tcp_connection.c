@@ -1140,10 +1140,13 @@ int mu_tcp_connection_local_address(const mu_tcp_connection_t *conn,
   return mu_sockets_get_local_addr(conn->channel.fd, out);
 }
 
+/* When memory runs out the name cannot be built: the owner's prefix
+ * ("Name-ip:port#", kept as long as the owner) stands in for it, so callers
+ * that print or compare the name never get NULL. */
 const char *mu_tcp_connection_name(mu_tcp_connection_t *conn) {
   conn_ext_t *ext = get_ext(conn);
   if (ext == NULL)
-    return NULL;
+    return conn->owner->name_prefix;
   char *name = atomic_load_explicit(&ext->name, memory_order_acquire);
   if (name != NULL)
     return name;
@@ -1152,7 +1155,7 @@ const char *mu_tcp_connection_name(mu_tcp_connection_t *conn) {
                    (unsigned long long)conn->id);
   char *fresh = mu_malloc((size_t)n + 1);
   if (fresh == NULL)
-    return NULL;
+    return conn->owner->name_prefix;
   memcpy(fresh, buf, (size_t)n + 1);
   if (!atomic_compare_exchange_strong(&ext->name, &name, fresh)) {
     mu_free(fresh);

@@ -61,8 +61,9 @@ mu_event_loop_t *mu_tcp_connection_get_loop(const mu_tcp_connection_t *conn);
 mu_tcp_connection_state_t mu_tcp_connection_state(const mu_tcp_connection_t *conn);
 bool mu_tcp_connection_connected(const mu_tcp_connection_t *conn);
 bool mu_tcp_connection_disconnected(const mu_tcp_connection_t *conn);
-/* "ServerName-ip:port#N", built on first use and kept. NULL only if memory ran
- * out. */
+/* "ServerName-ip:port#N", built on first use and kept; valid as long as the
+ * connection. Never NULL: if memory runs out before it is built, the name
+ * without its number ("ServerName-ip:port#"). */
 const char *mu_tcp_connection_name(mu_tcp_connection_t *conn);
 /* Sequence number of the connection within its server or client (the N). */
 uint64_t mu_tcp_connection_id(const mu_tcp_connection_t *conn);
