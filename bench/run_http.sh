@@ -130,11 +130,16 @@ build_cmuduo() {
       -DMU_BUILD_BENCH=OFF >&2
     cmake --build "$build" -j"$(nproc)" --target http_server web_server >&2
   fi
-  # Named now: others may commit while the benchmark runs.
-  built_rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
-  if [ -n "$(git -C "$root" status --porcelain -- src include examples 2>/dev/null)" ]; then
+  # Named now: others may commit while the benchmark runs. The checkout the
+  # build was configured from (with NO_BUILD=1, BUILD_DIR may be another's).
+  local src
+  src=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$build/CMakeCache.txt" 2>/dev/null)
+  src=${src:-$root}
+  built_rev=$(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo unknown)
+  if [ -n "$(git -C "$src" status --porcelain -- src include examples 2>/dev/null)" ]; then
     built_rev="$built_rev + uncommitted changes under src/, include/ or examples/"
   fi
+  if [ "$src" != "$root" ]; then built_rev="$built_rev (checkout $src)"; fi
 }
 
 pick_servers() {
