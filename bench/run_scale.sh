@@ -3,19 +3,20 @@
 # server on this machine and check it still echoes byte-exact.
 #
 #   bash bench/run_scale.sh [N]
-#   SCALE_BUILD=build-scale SCALE_SOURCES=8 bash bench/run_scale.sh 100000
+#   SCALE_BUILD=build-scale SCALE_PROCS=8 bash bench/run_scale.sh 100000
 #
 # Builds the library (Release, in $SCALE_BUILD), bench/scale_server.c (muduo's
-# EchoServer with SO_REUSEPORT) and bench/scale_client.c. Raises the soft
-# descriptor limit to the hard one, and the hard one (and fs.nr_open) to what
-# N needs where it is allowed (root with CAP_SYS_RESOURCE). When one process
-# cannot hold N descriptors, the server runs as several processes sharing the
-# port through SO_REUSEPORT (the kernel spreads the connections), and the
-# client as several processes too; every figure below is their sum.
+# EchoServer) and bench/scale_client.c. Raises the soft descriptor limit to the
+# hard one, and the hard one (and fs.nr_open) to what N needs where it is
+# allowed (root with CAP_SYS_RESOURCE). When one process cannot hold N
+# descriptors, the server runs as several processes, each on a port of its
+# own, and the client as several processes too; every figure below is their
+# sum.
 #
-# Client connection i binds source 127.0.0.(1 + i % SCALE_SOURCES) and connects
-# to 127.0.0.1 (one source address has only the ephemeral port range, ~28,000
-# ports). Only 127.0.0.0/8 is ever used.
+# Everything is on 127.0.0.1: client connection i connects to the server port
+# i % (number of servers), from a source port the kernel picks. One
+# destination has only the ephemeral port range (~28,000 ports), so there are
+# always enough server ports for N.
 #
 # Prints: time until all N are connected (client side) and until every one has
 # echoed one byte (so the servers accepted and serve all N), a sample of
@@ -27,10 +28,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 n=${1:-100000}
 build=${SCALE_BUILD:-$root/build-scale}
-sources=${SCALE_SOURCES:-$(((n + 19999) / 20000 + 2))}
 sample=${SCALE_SAMPLE:-1000}
 bytes=${SCALE_BYTES:-16384}
-(( sources >= 1 && sources <= 250 )) || { echo "scale: SCALE_SOURCES must be 1..250" >&2; exit 2; }
 
 # ---- limits -------------------------------------------------------------------
 need=$((n + 1000))
@@ -43,16 +42,19 @@ if (( $(ulimit -Hn) < need )); then
 fi
 hard=$(ulimit -Hn)
 ulimit -Sn "$hard"
-# Per process: a quarter of the limit kept free, for the uneven SO_REUSEPORT spread.
-per_proc=$((hard * 3 / 4))
+# Per process: some of the limit kept free (listener, epoll, eventfd, logs).
+per_proc=$((hard * 9 / 10))
 (( per_proc >= 100 )) || { echo "scale: the descriptor limit ($hard) is too low" >&2; exit 1; }
-procs=${SCALE_PROCS:-$(((n + per_proc - 1) / per_proc))}
-threads=${SCALE_THREADS:-$((procs == 1 ? 2 : 0))}
 read -r lo hi </proc/sys/net/ipv4/ip_local_port_range
-if (( (hi - lo + 1) * sources < n + n / 10 )); then
-  echo "scale: $sources source addresses x $((hi - lo + 1)) ephemeral ports is too few for $n" >&2
+per_port=$(((hi - lo + 1) * 9 / 10)) # source ports per destination, with room
+(( per_proc < per_port )) && per_port=$per_proc
+procs=${SCALE_PROCS:-$(((n + per_port - 1) / per_port))}
+(( procs >= 1 && procs <= 64 )) || { echo "scale: SCALE_PROCS must be 1..64" >&2; exit 2; }
+if (( procs * per_port < n )); then
+  echo "scale: $procs server ports x $per_port connections each is too few for $n" >&2
   exit 1
 fi
+threads=${SCALE_THREADS:-$((procs == 1 ? 2 : 0))}
 
 # ---- build --------------------------------------------------------------------
 echo "scale: building the library (Release) in $build"
@@ -64,7 +66,13 @@ cc -O2 -std=gnu11 -Wall -Wextra -Werror -I"$root/include" -o "$build/scale_serve
 cc -O2 -std=gnu11 -Wall -Wextra -Werror -o "$build/scale_client" "$root/bench/scale_client.c"
 
 # ---- run ----------------------------------------------------------------------
-port=${SCALE_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}
+# One free port per server process, each picked by the kernel.
+read -r -a ports <<<"$(python3 -c '
+import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))' "$procs")"
+port_list=$(IFS=,; echo "${ports[*]}")
 log=$(mktemp -d)
 servers=()
 clients=()
@@ -84,12 +92,17 @@ sum_rss() {
 }
 tcp_mem_pages() { awk '/^TCP:/ {for (i = 1; i < NF; i++) if ($i == "mem") print $(i + 1)}' /proc/net/sockstat; }
 
+listening() { # number of the server ports listening
+  local p c=0
+  for p in "${ports[@]}"; do ss -Hltn "sport = :$p" 2>/dev/null | grep -q . && c=$((c + 1)); done
+  echo "$c"
+}
 for ((i = 0; i < procs; i++)); do
-  "$build/scale_server" -p "$port" -t "$threads" >"$log/server$i.out" 2>&1 &
+  "$build/scale_server" -p "${ports[$i]}" -t "$threads" >"$log/server$i.out" 2>&1 &
   servers+=($!)
 done
 for _ in $(seq 100); do
-  (( $(ss -Hltn "sport = :$port" 2>/dev/null | wc -l) >= procs )) && break
+  (( $(listening) >= procs )) && break
   sleep 0.1
 done
 for p in "${servers[@]}"; do
@@ -98,14 +111,14 @@ done
 sleep 0.5
 rss0=$(sum_rss "${servers[@]}")
 mem0=$(tcp_mem_pages)
-echo "scale: $procs server process(es) on 127.0.0.1:$port (SO_REUSEPORT), $threads I/O threads each, descriptor limit $hard per process"
-echo "scale: $n connections from $procs client process(es), sources 127.0.0.1..127.0.0.$sources"
+echo "scale: $procs server process(es) on 127.0.0.1 ports $port_list, $threads I/O threads each, descriptor limit $hard per process"
+echo "scale: $n connections from $procs client process(es), all from 127.0.0.1"
 
 start=$(date +%s.%N)
 first=0
 for ((i = 0; i < procs; i++)); do
   count=$(((n - first) / (procs - i)))
-  "$build/scale_client" -p "$port" -n "$count" -s "$sources" -i "$first" \
+  "$build/scale_client" -p "$port_list" -n "$count" -i "$first" \
     -k $((sample / procs)) -b "$bytes" -H 900 >"$log/client$i.out" 2>&1 &
   clients+=($!)
   first=$((first + count))
@@ -127,7 +140,10 @@ sleep 1
 rss1=$(sum_rss "${servers[@]}")
 mem1=$(tcp_mem_pages)
 client_rss=$(sum_rss "${clients[@]}")
-estab=$(ss -Htn state established "( sport = :$port )" 2>/dev/null | wc -l)
+estab=0
+for p in "${ports[@]}"; do
+  estab=$((estab + $(ss -Htn state established "( sport = :$p )" 2>/dev/null | wc -l)))
+done
 per_server=$(for p in "${servers[@]}"; do ls "/proc/$p/fd" | wc -l; done | tr '\n' ' ')
 
 field() { cat "$log"/client*.out | awk -v k="$1" '$1 == k {print $2}'; }

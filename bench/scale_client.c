@@ -1,16 +1,15 @@
 /* Holds many concurrent connections to an echo server and checks that it
  * still echoes, for bench/run_scale.sh.
  *
- *   scale_client -p PORT [-n 100000] [-s SOURCES] [-k SAMPLE] [-b BYTES]
+ *   scale_client -p PORT[,PORT...] [-n 100000] [-k SAMPLE] [-b BYTES]
  *                [-H HOLD_SECONDS] [-f MAX_CONNECTING] [-i FIRST_INDEX]
  *
- * Connection i binds source address 127.0.0.(1 + (FIRST_INDEX + i) % SOURCES)
- * before it
- * connects to 127.0.0.1:PORT (IP_BIND_ADDRESS_NO_PORT, so the port is chosen
- * at connect time per 4-tuple): one source address has only the ephemeral
- * range (~28,000 ports), so 100,000 connections need several. Only 127.0.0.0/8
- * is ever used. At most MAX_CONNECTING connects are in flight at once, so
- * the listen backlog never overflows.
+ * Connection i connects from 127.0.0.1 to 127.0.0.1:PORTS[(FIRST_INDEX + i) %
+ * number of ports]. The kernel picks the source port per 4-tuple, and one
+ * destination has only the ephemeral range (~28,000 ports), so 100,000
+ * connections need several server ports; no address but 127.0.0.1 is used.
+ * At most MAX_CONNECTING connects are in flight at once, so the listen
+ * backlog never overflows.
  *
  * Several clients may run at once (one process's descriptor limit caps its
  * connections): each prints when its phases ended in wall-clock seconds
@@ -40,13 +39,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef IP_BIND_ADDRESS_NO_PORT
-#define IP_BIND_ADDRESS_NO_PORT 24
-#endif
+enum { k_max_ports = 64 };
 
 typedef struct options {
-  int port, count, sources, sample, bytes, hold, max_connecting;
-  int first; /* index of this process's first connection (source rotation) */
+  int ports[k_max_ports];
+  int nports;
+  int count, sample, bytes, hold, max_connecting;
+  int first; /* index of this process's first connection (port rotation) */
 } options_t;
 
 static void die(const char *what) {
@@ -85,7 +84,7 @@ static uint8_t pattern(uint64_t conn, uint64_t off) {
 
 static void usage(const char *prog) {
   fprintf(stderr,
-          "usage: %s -p PORT [-n COUNT] [-s SOURCES] [-k SAMPLE] [-b BYTES] "
+          "usage: %s -p PORT[,PORT...] [-n COUNT] [-k SAMPLE] [-b BYTES] "
           "[-H HOLD_SECONDS] [-f MAX_CONNECTING] [-i FIRST_INDEX]\n",
           prog);
   exit(2);
@@ -99,19 +98,31 @@ static int number(const char *s, long lo, long hi, const char *prog) {
   return (int)v;
 }
 
+/* "P1,P2,...": up to k_max_ports ports. */
+static void parse_ports(options_t *o, char *list, const char *prog) {
+  o->nports = 0;
+  for (char *save = NULL, *t = strtok_r(list, ",", &save); t != NULL;
+       t = strtok_r(NULL, ",", &save)) {
+    if (o->nports == k_max_ports)
+      usage(prog);
+    o->ports[o->nports++] = number(t, 1, 65535, prog);
+  }
+}
+
 static options_t parse(int argc, char **argv) {
-  options_t o = {0, 100000, 8, 1000, 16384, 30, 1000, 0};
+  options_t o = {.count = 100000,
+                 .sample = 1000,
+                 .bytes = 16384,
+                 .hold = 30,
+                 .max_connecting = 1000};
   int c;
-  while ((c = getopt(argc, argv, "p:n:s:k:b:H:f:i:")) != -1) {
+  while ((c = getopt(argc, argv, "p:n:k:b:H:f:i:")) != -1) {
     switch (c) {
       case 'p':
-        o.port = number(optarg, 1, 65535, argv[0]);
+        parse_ports(&o, optarg, argv[0]);
         break;
       case 'n':
         o.count = number(optarg, 1, 1000000, argv[0]);
-        break;
-      case 's':
-        o.sources = number(optarg, 1, 250, argv[0]);
         break;
       case 'k':
         o.sample = number(optarg, 0, 1000000, argv[0]);
@@ -132,7 +143,7 @@ static options_t parse(int argc, char **argv) {
         usage(argv[0]);
     }
   }
-  if (o.port == 0)
+  if (o.nports == 0)
     usage(argv[0]);
   if (o.sample > o.count)
     o.sample = o.count;
@@ -158,15 +169,8 @@ static int start_connect(const options_t *o, int i) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0)
     die_errno("socket", i);
-  int one = 1;
-  if (setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one) != 0)
-    die_errno("IP_BIND_ADDRESS_NO_PORT", i);
-  struct sockaddr_in src = {.sin_family = AF_INET};
-  uint32_t x = (uint32_t)((o->first + i) % o->sources);
-  src.sin_addr.s_addr = htonl(0x7f000001u + x); /* 127.0.0.(1 + x) */
-  if (bind(fd, (struct sockaddr *)&src, sizeof src) != 0)
-    die_errno("bind", i);
-  struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons((uint16_t)o->port)};
+  int port = o->ports[(o->first + i) % o->nports];
+  struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
   dst.sin_addr.s_addr = htonl(0x7f000001u);
   if (connect(fd, (struct sockaddr *)&dst, sizeof dst) != 0 && errno != EINPROGRESS)
     die_errno("connect", i);

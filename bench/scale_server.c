@@ -1,6 +1,6 @@
-/* muduo's EchoServer with SO_REUSEPORT, for bench/run_scale.sh: several of
- * these processes share one port, and the kernel spreads the connections
- * over them, so the total can exceed one process's descriptor limit.
+/* muduo's EchoServer, for bench/run_scale.sh: several of these processes, each
+ * on a port of its own, hold more connections than one process's descriptor
+ * limit allows.
  *
  *   scale_server -p PORT [-t IO_THREADS]
  *
@@ -44,8 +44,7 @@ int main(int argc, char **argv) {
   mu_log_set_level(MU_LOG_LEVEL_WARN);
   mu_event_loop_t *loop = mu_event_loop_new();
   mu_inet_address_t addr = mu_inet_address_loopback((uint16_t)port);
-  mu_tcp_server_t *server =
-      loop ? mu_tcp_server_new(loop, &addr, "ScaleEcho", MU_TCP_SERVER_REUSE_PORT) : NULL;
+  mu_tcp_server_t *server = loop ? mu_tcp_server_new(loop, &addr, "ScaleEcho", 0) : NULL;
   if (server == NULL) {
     perror("scale_server: listen");
     return 1;
