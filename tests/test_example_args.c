@@ -297,9 +297,7 @@ int main(void) {
   signal(SIGPIPE, SIG_IGN);
   signal(SIGABRT, kill_child_and_die);
   signal(SIGALRM, kill_child_and_die);
-  ssize_t n = readlink("/proc/self/exe", g_bin, sizeof g_bin - 1);
-  CHECK(n > 0);
-  g_bin[n] = '\0';
+  test_sibling_path(g_bin, sizeof g_bin, ".");
   dirname(g_bin);
   snprintf(g_dir, sizeof g_dir, "/tmp/mu_example_args_XXXXXX");
   CHECK(mkdtemp(g_dir) != NULL);

@@ -264,9 +264,7 @@ static void test_server(const char *name, int sig, const char *signame) {
 int main(void) {
   test_time_limit(280);
   signal(SIGPIPE, SIG_IGN);
-  ssize_t n = readlink("/proc/self/exe", g_bin, sizeof g_bin - 1);
-  CHECK(n > 0);
-  g_bin[n] = '\0';
+  test_sibling_path(g_bin, sizeof g_bin, ".");
   dirname(g_bin);
   snprintf(g_dir, sizeof g_dir, "/tmp/mu_sigterm_XXXXXX");
   CHECK(mkdtemp(g_dir) != NULL);

@@ -93,12 +93,7 @@ static void check(uint16_t port) {
 
 int main(void) {
   tt_init("http_server_example", 120);
-  ssize_t n = readlink("/proc/self/exe", g_bin, sizeof g_bin - 32);
-  CHECK(n > 0);
-  g_bin[n] = '\0';
-  char *slash = strrchr(g_bin, '/');
-  CHECK(slash != NULL);
-  strcpy(slash + 1, "http_server");
+  test_sibling_path(g_bin, sizeof g_bin, "http_server");
   if (access(g_bin, X_OK) != 0) {
     printf("http_server_example: %s not built: skipped\n", g_bin);
     return 0;

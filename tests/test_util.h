@@ -102,6 +102,18 @@ static inline void test_expect_death(void (*fn)(void *), void *arg, const char *
   }
 }
 
+/* The path of program `name` in this test's own directory (bin/ of its
+ * build), into buf; the tests that run the example servers find them there. */
+static inline void test_sibling_path(char *buf, size_t size, const char *name) {
+  ssize_t n = readlink("/proc/self/exe", buf, size);
+  CHECK(n > 0 && (size_t)n < size);
+  buf[n] = '\0';
+  char *slash = strrchr(buf, '/');
+  CHECK(slash != NULL);
+  CHECK((size_t)(slash + 1 - buf) + strlen(name) < size);
+  strcpy(slash + 1, name);
+}
+
 #define TEST_PASS(name)                      \
   do {                                       \
     printf("%s: all checks passed\n", name); \
