@@ -7,12 +7,13 @@
  * an 8-byte header (the same two numbers), then the slice in three parts: the
  * first with send() from a copy in memory, the middle with
  * mu_tcp_connection_send_file() from a dup of the file's descriptor, the rest
- * with send() again. The client checks the header and every byte of the slice
- * at its offset. Half the connections read through a small window and the
- * server's sockets have a small send buffer, so regions are sent in many
- * short pieces. A connection may end early only when the fault layer reset
- * that very connection. Three seeds (or MU_FAULT_SEED); faults are scoped to
- * the server's threads and accepted sockets. */
+ * with send() again; for odd offsets the first two parts go in one
+ * mu_tcp_connection_send_file_with_head() call instead. The client checks the header and
+ * every byte of the slice at its offset. Half the connections read through a small window
+ * and the server's sockets have a small send buffer, so regions are sent in many short
+ * pieces. A connection may end early only when the fault layer reset that very
+ * connection. Three seeds (or MU_FAULT_SEED); faults are scoped to the server's threads
+ * and accepted sockets. */
 #include "tcp_test_util.h"
 
 #include <fcntl.h>
@@ -65,12 +66,20 @@ static void answer(mu_tcp_connection_t *conn, uint32_t off, uint32_t len) {
   put_u32(head + 4, len);
   mu_tcp_connection_send(conn, head, sizeof head);
   uint32_t a = len / 3, b = len - 2 * (len / 3);
-  mu_tcp_connection_send(conn, g_copy + off, a);
-  if (b > 0) {
+  if (b > 0 && (off & 1)) {
+    /* The first part as the region's head (MSG_MORE on an idle connection). */
     int fd = fcntl(g_file, F_DUPFD_CLOEXEC, 0);
     CHECK(fd >= 0);
-    int rc = mu_tcp_connection_send_file(conn, fd, off + a, b);
+    int rc = mu_tcp_connection_send_file_with_head(conn, g_copy + off, a, fd, off + a, b);
     CHECK(rc == 0 || rc == -ENOTCONN);
+  } else {
+    mu_tcp_connection_send(conn, g_copy + off, a);
+    if (b > 0) {
+      int fd = fcntl(g_file, F_DUPFD_CLOEXEC, 0);
+      CHECK(fd >= 0);
+      int rc = mu_tcp_connection_send_file(conn, fd, off + a, b);
+      CHECK(rc == 0 || rc == -ENOTCONN);
+    }
   }
   mu_tcp_connection_send(conn, g_copy + off + a + b, len - a - b);
 }
