@@ -20,6 +20,9 @@
  *   tt_rng_*, tt_pattern_*        deterministic PRNG and position-keyed payloads
  *                                 (a receiver checks bytes without a copy)
  *   tt_raise_nofile               RLIMIT_NOFILE up to what is wanted/allowed
+ *   tt_lower_fd_limit,            a process left N free descriptors, and a peer
+ *   tt_fork_peer, tt_peer_wait    process forked before it (the EMFILE tests)
+ *   tt_put_be32, tt_get_be32      big-endian 32-bit fields of test protocols
  *   tt_conn_counters_t            up/down counts from a connection callback
  *   tt_echo_clients_run           one epoll thread driving N echo connections,
  *                                 every echoed byte checked
@@ -34,6 +37,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -213,6 +217,75 @@ static inline rlim_t tt_raise_nofile(rlim_t want) {
   rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
   CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
   return rl.rlim_cur;
+}
+
+/* Leaves the process exactly `free_fds` free descriptors: the soft limit is
+ * set past the lowest free one, plus any already open above it. The old
+ * limit goes to *saved (setrlimit it back to free descriptors again). */
+static inline void tt_lower_fd_limit(struct rlimit *saved, int free_fds) {
+  CHECK(getrlimit(RLIMIT_NOFILE, saved) == 0);
+  int lowest = dup(0);
+  CHECK(lowest >= 0);
+  close(lowest);
+  int above = 0;
+  DIR *d = opendir("/proc/self/fd");
+  CHECK(d != NULL);
+  for (struct dirent *e; (e = readdir(d)) != NULL;) {
+    if (e->d_name[0] != '.' && atoi(e->d_name) > lowest)
+      above++;
+  }
+  closedir(d); /* the directory's own fd was `lowest` */
+  struct rlimit low = *saved;
+  low.rlim_cur = (rlim_t)(lowest + free_fds + above);
+  CHECK(low.rlim_cur < saved->rlim_cur);
+  CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
+}
+
+/* Forks a peer process that runs child(cmd_fd, status_fd) and must _exit: it
+ * reads commands from cmd_fd and writes status bytes to status_fd. Fork it
+ * before any thread and before the descriptor limit is lowered, so its own
+ * sockets do not count against the parent's budget. The parent gets the
+ * command pipe's write end in *cmd_w and the status pipe's read end, made
+ * non-blocking, in *status_r. */
+static inline pid_t tt_fork_peer(void (*child)(int cmd_fd, int status_fd), int *cmd_w,
+                                 int *status_r) {
+  fflush(NULL); /* nothing buffered is written twice */
+  int cmd[2], status[2];
+  CHECK(pipe(cmd) == 0 && pipe(status) == 0);
+  pid_t pid = fork();
+  CHECK(pid >= 0);
+  if (pid == 0) {
+    close(cmd[1]);
+    close(status[0]);
+    child(cmd[0], status[1]);
+    _exit(10); /* child must not return */
+  }
+  close(cmd[0]);
+  close(status[1]);
+  CHECK(fcntl(status[0], F_SETFL, O_NONBLOCK) == 0);
+  *cmd_w = cmd[1];
+  *status_r = status[0];
+  return pid;
+}
+
+/* Reaps the peer, which must have exited with status 0. */
+static inline void tt_peer_wait(pid_t pid) {
+  int wstatus = 0;
+  CHECK(waitpid(pid, &wstatus, 0) == pid);
+  CHECK(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0);
+}
+
+/* ---- big-endian fields ------------------------------------------------------ */
+
+static inline void tt_put_be32(uint8_t *p, uint32_t v) {
+  p[0] = (uint8_t)(v >> 24);
+  p[1] = (uint8_t)(v >> 16);
+  p[2] = (uint8_t)(v >> 8);
+  p[3] = (uint8_t)v;
+}
+
+static inline uint32_t tt_get_be32(const uint8_t *p) {
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 /* ---- running code in a loop thread ----------------------------------------- */

@@ -27,30 +27,26 @@
  * printed: rerun with it to replay. */
 #include "tcp_test_util.h"
 
-#include "fault/fault.h"
+#include "fault/fault_client.h"
 
-/* Faults of every round: each common kind must occur over the three rounds
- * (one round alone may, by chance, miss a kind). */
+/* Faults of every round (see fc_round_stats). */
 static mu_fault_stats_t g_fault_sum;
 
 #define CONNS (TT_SANITIZED ? 200 : 400)
 #define IN_FLIGHT 64
 #define MAX_SIZE (TT_SANITIZED ? 256 * 1024 : 1024 * 1024)
 #define MAX_CHUNK 32768
-#define STALL_S 60
 
 typedef struct conn {
-  int fd;
-  int state; /* 0 idle, 1 connecting, 2 echoing, 3 awaiting eof, 4 done */
-  uint16_t port;
+  fc_conn_t b; /* FC_RUNNING: echoing, FC_AWAIT_EOF: awaiting end of file */
   uint64_t stream;
   size_t size, sent, recvd;
   bool early_fin; /* half-close as soon as all is sent, before the echo */
 } conn_t;
 
 typedef struct client {
+  fc_client_t fc;
   conn_t c[400];
-  int ep, next, active, done, reset;
   tt_rng_t rng;
   char chunk[MAX_CHUNK];
   uint64_t bytes;
@@ -65,110 +61,51 @@ static void setup(mu_tcp_server_t *server, void *arg) {
   mu_tcp_server_set_thread_init_callback(server, mu_fault_thread_init_cb, NULL);
 }
 
-static void fail(client_t *cl, int i, const char *what) {
+static void fail(void *ctx, int i, const char *what) {
+  client_t *cl = ctx;
   conn_t *c = &cl->c[i];
-  fprintf(stderr, "conn %d (port %u, size %zu, sent %zu, echoed %zu): %s\n", i, c->port,
+  fprintf(stderr, "conn %d (port %u, size %zu, sent %zu, echoed %zu): %s\n", i, c->b.port,
           c->size, c->sent, c->recvd, what);
   mu_fault_print_stats("at failure");
   abort();
 }
 
-static void watch(client_t *cl, int i, uint32_t events, int op) {
-  struct epoll_event ev = {.events = events, .data.u32 = (uint32_t)i};
-  CHECK(epoll_ctl(cl->ep, op, cl->c[i].fd, &ev) == 0);
-}
-
-static void finish(client_t *cl, int i) {
-  conn_t *c = &cl->c[i];
-  CHECK(close(c->fd) == 0);
-  c->fd = -1;
-  c->state = 4;
-  cl->active--;
-  cl->done++;
-}
-
-/* The connection ended before its echo was complete: only an injected reset
- * of this very connection excuses that. */
-static void ended_early(client_t *cl, int i, const char *how) {
-  if (!mu_fault_port_was_reset(cl->c[i].port, true))
-    fail(cl, i, how);
-  cl->reset++;
-  finish(cl, i);
-}
-
-static void start_more(client_t *cl, uint16_t port) {
-  while (cl->next < CONNS && cl->active < IN_FLIGHT) {
-    int i = cl->next++;
-    conn_t *c = &cl->c[i];
-    c->fd = tt_connect_nonblocking_rcvbuf(port, i % 2 ? 8192 : 0);
-    CHECK(c->fd >= 0);
-    struct sockaddr_in me;
-    socklen_t len = sizeof me;
-    CHECK(getsockname(c->fd, (struct sockaddr *)&me, &len) == 0);
-    c->port = ntohs(me.sin_port);
-    mu_fault_port_was_reset(c->port, true); /* an earlier round's note */
-    c->state = 1;
-    cl->active++;
-    watch(cl, i, EPOLLOUT, EPOLL_CTL_ADD);
-  }
-}
-
 static void on_writable(client_t *cl, int i) {
   conn_t *c = &cl->c[i];
-  if (c->state == 1) {
-    int err = 0;
-    socklen_t len = sizeof err;
-    CHECK(getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0);
-    if (err != 0)
-      fail(cl, i, strerror(err));
-    c->state = 2;
-    watch(cl, i, EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD);
-  }
-  if (c->state != 2 || c->sent == c->size)
+  if (c->b.state == FC_CONNECTING)
+    fc_connected(&cl->fc, i, EPOLLIN | EPOLLOUT);
+  if (c->b.state != FC_RUNNING || c->sent == c->size)
     return;
   size_t n = tt_rng_log_size(&cl->rng, 1, MAX_CHUNK);
   if (n > c->size - c->sent)
     n = c->size - c->sent;
   tt_pattern_fill(c->stream, c->sent, cl->chunk, n);
-  ssize_t w = send(c->fd, cl->chunk, n, MSG_NOSIGNAL);
-  if (w < 0 && (errno == EAGAIN || errno == EINTR))
-    return;
-  if (w < 0 && (errno == ECONNRESET || errno == EPIPE)) {
-    ended_early(cl, i, strerror(errno));
-    return;
-  }
+  ssize_t w = fc_send(&cl->fc, i, cl->chunk, n);
   if (w <= 0)
-    fail(cl, i, w < 0 ? strerror(errno) : "send returned 0");
+    return;
   c->sent += (size_t)w;
   if (c->sent == c->size) {
-    watch(cl, i, EPOLLIN, EPOLL_CTL_MOD);
-    /* The server reads end of file with echo still queued. Only a reset of
-     * this connection can make shutdown fail. */
-    if (c->early_fin && shutdown(c->fd, SHUT_WR) != 0)
-      ended_early(cl, i, strerror(errno));
+    fc_watch(&cl->fc, i, EPOLLIN, EPOLL_CTL_MOD);
+    /* The server reads end of file with echo still queued. */
+    if (c->early_fin)
+      fc_half_close(&cl->fc, i);
   }
 }
 
 static void on_readable(client_t *cl, int i) {
   conn_t *c = &cl->c[i];
   char buf[65536];
-  ssize_t n = recv(c->fd, buf, sizeof buf, 0);
-  if (n < 0 && (errno == EAGAIN || errno == EINTR))
-    return;
-  if (n < 0 && errno == ECONNRESET) {
-    ended_early(cl, i, "connection reset");
-    return;
-  }
+  ssize_t n = fc_recv(&cl->fc, i, buf, sizeof buf);
   if (n < 0)
-    fail(cl, i, strerror(errno));
-  if (c->state == 3) {
+    return;
+  if (c->b.state == FC_AWAIT_EOF) {
     if (n > 0)
       fail(cl, i, "bytes after the whole echo");
-    finish(cl, i);
+    fc_finish(&cl->fc, i);
     return;
   }
   if (n == 0) {
-    ended_early(cl, i, "end of file before the whole echo");
+    fc_ended_early(&cl->fc, i, "end of file before the whole echo");
     return;
   }
   if ((size_t)n > c->size - c->recvd)
@@ -182,43 +119,18 @@ static void on_readable(client_t *cl, int i) {
   c->recvd += (size_t)n;
   cl->bytes += (uint64_t)n;
   if (c->recvd == c->size) {
-    if (!c->early_fin && shutdown(c->fd, SHUT_WR) != 0) {
-      ended_early(cl, i, strerror(errno)); /* only a reset makes it fail */
+    if (!c->early_fin && !fc_half_close(&cl->fc, i))
       return;
-    }
-    c->state = 3;
+    c->b.state = FC_AWAIT_EOF;
   }
 }
 
-static void run_clients(client_t *cl, uint16_t port) {
-  cl->ep = epoll_create1(EPOLL_CLOEXEC);
-  CHECK(cl->ep >= 0);
-  double last = tt_now();
-  struct epoll_event evs[64];
-  while (cl->done < CONNS) {
-    start_more(cl, port);
-    int n = epoll_wait(cl->ep, evs, 64, 500);
-    CHECK(n >= 0 || errno == EINTR);
-    for (int k = 0; k < n; ++k) {
-      int i = (int)evs[k].data.u32;
-      uint32_t ev = evs[k].events;
-      if (cl->c[i].state == 4)
-        continue;
-      if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR))
-        on_readable(cl, i);
-      if (cl->c[i].state != 4 && (ev & EPOLLOUT))
-        on_writable(cl, i);
-    }
-    if (n > 0)
-      last = tt_now();
-    if (tt_now() - last > STALL_S) {
-      for (int i = 0; i < CONNS; ++i) {
-        if (cl->c[i].state != 4 && cl->c[i].state != 0)
-          fail(cl, i, "no progress");
-      }
-    }
-  }
-  close(cl->ep);
+static void on_event(void *ctx, int i, uint32_t ev) {
+  client_t *cl = ctx;
+  if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR))
+    on_readable(cl, i);
+  if (cl->c[i].b.state != FC_DONE && (ev & EPOLLOUT))
+    on_writable(cl, i);
 }
 
 /* seed 0: from MU_FAULT_SEED or the clock. Returns the seed used. */
@@ -233,30 +145,26 @@ static uint64_t round_with_seed(uint64_t seed, int io_threads) {
 
   static client_t cl;
   memset(&cl, 0, sizeof cl);
+  fc_init(&cl.fc, cl.c, sizeof cl.c[0], CONNS, IN_FLIGHT, &cl, on_event, fail);
   cl.rng = tt_rng_make(seed ^ 0xc11e47ULL);
   for (int i = 0; i < CONNS; ++i) {
-    cl.c[i].fd = -1;
+    cl.c[i].b.fd = -1;
     cl.c[i].stream = tt_mix64(seed * 1000 + (uint64_t)i);
     cl.c[i].size = tt_rng_log_size(&cl.rng, 1, MAX_SIZE);
     cl.c[i].early_fin = i % 3 == 0;
   }
   double t0 = tt_now();
-  run_clients(&cl, s.port);
+  fc_run(&cl.fc, s.port);
   printf("round seed=%" PRIu64 " io_threads=%d: %d connections, %" PRIu64
          " bytes echoed and checked, %d reset by injection, %.1f s\n",
-         seed, io_threads, CONNS, cl.bytes, cl.reset, tt_now() - t0);
+         seed, io_threads, CONNS, cl.bytes, cl.fc.reset, tt_now() - t0);
 
   CHECK_EQ(tt_server_wait_connections(&s, 0, 60), 0);
   CHECK_EQ(atomic_load(&g_counts.up), atomic_load(&g_counts.down));
   /* Every connection was accepted once (none is lost in the backlog by an
    * injected accept failure). */
   CHECK_EQ(atomic_load(&g_counts.up), CONNS);
-  mu_fault_print_stats("round");
-  mu_fault_stats_t st;
-  mu_fault_get_stats(&st);
-  CHECK(st.injected > 0);
-  for (int k = 0; k < MU_FAULT_KINDS; ++k)
-    g_fault_sum.by_kind[k] += st.by_kind[k];
+  fc_round_stats(&g_fault_sum);
   tt_server_stop(&s);
   mu_fault_set_active(false);
   return seed;
@@ -264,13 +172,7 @@ static uint64_t round_with_seed(uint64_t seed, int io_threads) {
 
 int main(void) {
   tt_init("fault_echo", 280);
-  const char *env = getenv("MU_FAULT_SEED");
-  int rounds = env != NULL && *env != '\0' ? 1 : 3;
-  uint64_t first = round_with_seed(0, 2);
-  for (int r = 1; r < rounds; ++r) {
-    round_with_seed(first + (uint64_t)r, r % 2 == 0 ? 2 : 0);
-  }
-  if (rounds == 3) {
+  if (fc_run_rounds(round_with_seed) == 3) {
     CHECK(g_fault_sum.by_kind[MU_FAULT_EINTR] > 0);
     CHECK(g_fault_sum.by_kind[MU_FAULT_EAGAIN] > 0);
     CHECK(g_fault_sum.by_kind[MU_FAULT_SHORT_READ] > 0);

@@ -16,16 +16,14 @@
 #include <ctype.h>
 
 #include "cmuduo/http/http_server.h"
-#include "fault/fault.h"
+#include "fault/fault_client.h"
 
-/* Faults of every round: each common kind must occur over the three rounds
- * (one round alone may, by chance, miss a kind). */
+/* Faults of every round (see fc_round_stats). */
 static mu_fault_stats_t g_fault_sum;
 
 #define CONNS (TT_SANITIZED ? 60 : 150)
 #define MAX_REQS 8
 #define MAX_BODY 65536
-#define STALL_S 60
 
 static _Atomic long g_handled;
 
@@ -84,8 +82,7 @@ static void count_in_loop(void *p) {
 /* ---- client ---------------------------------------------------------------- */
 
 typedef struct conn {
-  int fd, state; /* 0 idle, 1 connecting, 2 running, 3 done */
-  uint16_t port;
+  fc_conn_t b;
   int nreq, answered;
   size_t body_len[MAX_REQS];
   uint64_t key;
@@ -96,17 +93,22 @@ typedef struct conn {
 } conn_t;
 
 typedef struct client {
+  fc_client_t fc;
   conn_t c[CONNS];
-  int ep, next, active, done, reset;
   tt_rng_t rng;
   uint64_t body_bytes;
 } client_t;
 
 static void fail(const conn_t *c, const char *what) {
-  fprintf(stderr, "conn port %u (answered %d of %d, sent %zu of %zu): %s\n", c->port,
+  fprintf(stderr, "conn port %u (answered %d of %d, sent %zu of %zu): %s\n", c->b.port,
           c->answered, c->nreq, c->out_off, c->out_len, what);
   mu_fault_print_stats("at failure");
   abort();
+}
+
+static void fail_at(void *ctx, int i, const char *what) {
+  client_t *cl = ctx;
+  fail(&cl->c[i], what);
 }
 
 static void out_append(conn_t *c, const void *p, size_t n, size_t *cap) {
@@ -159,28 +161,11 @@ static void build_requests(client_t *cl, conn_t *c) {
   free(body);
 }
 
-static void watch(client_t *cl, int i, uint32_t ev, int op) {
-  struct epoll_event e = {.events = ev, .data.u32 = (uint32_t)i};
-  CHECK(epoll_ctl(cl->ep, op, cl->c[i].fd, &e) == 0);
-}
-
-static void finish(client_t *cl, int i) {
-  conn_t *c = &cl->c[i];
-  CHECK(close(c->fd) == 0);
-  c->fd = -1;
-  c->state = 3;
+static void free_buffers(void *ctx, int i) {
+  conn_t *c = &((client_t *)ctx)->c[i];
   free(c->out);
   free(c->in);
   c->out = c->in = NULL;
-  cl->active--;
-  cl->done++;
-}
-
-static void ended_early(client_t *cl, int i, const char *how) {
-  if (!mu_fault_port_was_reset(cl->c[i].port, true))
-    fail(&cl->c[i], how);
-  cl->reset++;
-  finish(cl, i);
 }
 
 /* Content-Length of a response head (NUL-terminated), or -1. */
@@ -229,19 +214,17 @@ static void parse_responses(client_t *cl, conn_t *c) {
 static void on_readable(client_t *cl, int i) {
   conn_t *c = &cl->c[i];
   char buf[65536];
-  ssize_t n = recv(c->fd, buf, sizeof buf, 0);
-  if (n < 0 && (errno == EAGAIN || errno == EINTR))
+  ssize_t n = fc_recv(&cl->fc, i, buf, sizeof buf);
+  if (n < 0)
     return;
   if (n == 0 && c->answered == c->nreq) {
-    finish(cl, i);
+    fc_finish(&cl->fc, i);
     return;
   }
-  if (n == 0 || (n < 0 && errno == ECONNRESET)) {
-    ended_early(cl, i, n == 0 ? "end of file before the last response" : "reset");
+  if (n == 0) {
+    fc_ended_early(&cl->fc, i, "end of file before the last response");
     return;
   }
-  if (n < 0)
-    fail(c, strerror(errno));
   if (c->answered == c->nreq)
     fail(c, "bytes after the last response");
   if (c->in_len + (size_t)n > c->in_cap) {
@@ -258,73 +241,25 @@ static void on_readable(client_t *cl, int i) {
 
 static void on_writable(client_t *cl, int i) {
   conn_t *c = &cl->c[i];
-  if (c->state == 1) {
-    int err = 0;
-    socklen_t len = sizeof err;
-    CHECK(getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0);
-    if (err != 0)
-      fail(c, strerror(err));
-    c->state = 2;
-    watch(cl, i, EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD);
-  }
+  if (c->b.state == FC_CONNECTING)
+    fc_connected(&cl->fc, i, EPOLLIN | EPOLLOUT);
   if (c->out_off == c->out_len)
     return;
   size_t n = tt_rng_log_size(&cl->rng, 1, c->out_len - c->out_off);
-  ssize_t w = send(c->fd, c->out + c->out_off, n, MSG_NOSIGNAL);
-  if (w < 0 && (errno == EAGAIN || errno == EINTR))
-    return;
-  if (w < 0 && (errno == ECONNRESET || errno == EPIPE)) {
-    ended_early(cl, i, strerror(errno));
-    return;
-  }
+  ssize_t w = fc_send(&cl->fc, i, c->out + c->out_off, n);
   if (w <= 0)
-    fail(c, w < 0 ? strerror(errno) : "send returned 0");
+    return;
   c->out_off += (size_t)w;
   if (c->out_off == c->out_len)
-    watch(cl, i, EPOLLIN, EPOLL_CTL_MOD);
+    fc_watch(&cl->fc, i, EPOLLIN, EPOLL_CTL_MOD);
 }
 
-static void run_clients(client_t *cl, uint16_t port) {
-  cl->ep = epoll_create1(EPOLL_CLOEXEC);
-  CHECK(cl->ep >= 0);
-  struct epoll_event evs[64];
-  double last = tt_now();
-  while (cl->done < CONNS) {
-    while (cl->next < CONNS && cl->active < 32) {
-      int i = cl->next++;
-      conn_t *c = &cl->c[i];
-      c->fd = tt_connect_nonblocking_rcvbuf(port, i % 2 ? 8192 : 0);
-      CHECK(c->fd >= 0);
-      struct sockaddr_in me;
-      socklen_t len = sizeof me;
-      CHECK(getsockname(c->fd, (struct sockaddr *)&me, &len) == 0);
-      c->port = ntohs(me.sin_port);
-      mu_fault_port_was_reset(c->port, true);
-      c->state = 1;
-      cl->active++;
-      watch(cl, i, EPOLLOUT, EPOLL_CTL_ADD);
-    }
-    int n = epoll_wait(cl->ep, evs, 64, 500);
-    CHECK(n >= 0 || errno == EINTR);
-    for (int k = 0; k < n; ++k) {
-      int i = (int)evs[k].data.u32;
-      if (cl->c[i].state == 3)
-        continue;
-      if (cl->c[i].state == 2 && (evs[k].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-        on_readable(cl, i);
-      if (cl->c[i].state != 3 && (evs[k].events & EPOLLOUT))
-        on_writable(cl, i);
-    }
-    if (n > 0)
-      last = tt_now();
-    else if (tt_now() - last > STALL_S) {
-      for (int i = 0; i < CONNS; ++i) {
-        if (cl->c[i].state == 1 || cl->c[i].state == 2)
-          fail(&cl->c[i], "no progress");
-      }
-    }
-  }
-  close(cl->ep);
+static void on_event(void *ctx, int i, uint32_t ev) {
+  client_t *cl = ctx;
+  if (cl->c[i].b.state == FC_RUNNING && (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+    on_readable(cl, i);
+  if (cl->c[i].b.state != FC_DONE && (ev & EPOLLOUT))
+    on_writable(cl, i);
 }
 
 static uint64_t one_round(uint64_t seed, int io_threads) {
@@ -339,14 +274,16 @@ static uint64_t one_round(uint64_t seed, int io_threads) {
 
   static client_t cl;
   memset(&cl, 0, sizeof cl);
+  fc_init(&cl.fc, cl.c, sizeof cl.c[0], CONNS, 32, &cl, on_event, fail_at);
+  cl.fc.on_finish = free_buffers;
   cl.rng = tt_rng_make(seed ^ 0x4771ULL);
   for (int i = 0; i < CONNS; ++i) {
-    cl.c[i].fd = -1;
+    cl.c[i].b.fd = -1;
     cl.c[i].key = seed * 1000 + (uint64_t)i;
     build_requests(&cl, &cl.c[i]);
   }
   double t0 = tt_now();
-  run_clients(&cl, h.port);
+  fc_run(&cl.fc, h.port);
   int requests = 0;
   for (int i = 0; i < CONNS; ++i)
     requests += cl.c[i].nreq;
@@ -354,7 +291,7 @@ static uint64_t one_round(uint64_t seed, int io_threads) {
          " io_threads=%d: %d connections, %d requests, %ld handled, "
          "%" PRIu64 " body bytes checked, %d reset by injection, %.1f s\n",
          seed, io_threads, CONNS, requests, atomic_load(&g_handled), cl.body_bytes,
-         cl.reset, tt_now() - t0);
+         cl.fc.reset, tt_now() - t0);
   count_call_t cc = {&h, 1};
   double deadline = tt_now() + 60;
   while (cc.n != 0 && tt_now() < deadline) {
@@ -363,12 +300,7 @@ static uint64_t one_round(uint64_t seed, int io_threads) {
       tt_sleep_ms(5);
   }
   CHECK_EQ(cc.n, 0);
-  mu_fault_print_stats("round");
-  mu_fault_stats_t st;
-  mu_fault_get_stats(&st);
-  CHECK(st.injected > 0);
-  for (int k = 0; k < MU_FAULT_KINDS; ++k)
-    g_fault_sum.by_kind[k] += st.by_kind[k];
+  fc_round_stats(&g_fault_sum);
   tt_run_sync(h.loop, free_in_loop, &h);
   mu_event_loop_thread_free(h.thread);
   mu_fault_set_active(false);
@@ -377,12 +309,7 @@ static uint64_t one_round(uint64_t seed, int io_threads) {
 
 int main(void) {
   tt_init("fault_http", 280);
-  const char *env = getenv("MU_FAULT_SEED");
-  int rounds = env != NULL && *env != '\0' ? 1 : 3;
-  uint64_t first = one_round(0, 2);
-  for (int r = 1; r < rounds; ++r)
-    one_round(first + (uint64_t)r, r % 2 == 0 ? 2 : 0);
-  if (rounds == 3) {
+  if (fc_run_rounds(one_round) == 3) {
     CHECK(g_fault_sum.by_kind[MU_FAULT_SHORT_READ] > 0);
     CHECK(g_fault_sum.by_kind[MU_FAULT_SHORT_WRITE] > 0);
   }

@@ -18,10 +18,9 @@
 
 #include <fcntl.h>
 
-#include "fault/fault.h"
+#include "fault/fault_client.h"
 
-/* Faults of every round: each common kind must occur over the three rounds
- * (one round alone may, by chance, miss a kind). */
+/* Faults of every round (see fc_round_stats). */
 static mu_fault_stats_t g_fault_sum;
 
 #define FILE_SIZE (4u << 20)
@@ -29,23 +28,12 @@ static mu_fault_stats_t g_fault_sum;
 #define REQUESTS 12
 #define PIPELINE 4
 #define MAX_SLICE (256u * 1024)
-#define STALL_S 60
 
 static uint64_t g_key;
 static int g_file = -1;
 static uint8_t *g_copy;
 static tt_conn_counters_t g_counts;
 static _Atomic long g_bad_requests;
-
-static void put_u32(uint8_t *p, uint32_t v) {
-  p[0] = (uint8_t)(v >> 24);
-  p[1] = (uint8_t)(v >> 16);
-  p[2] = (uint8_t)(v >> 8);
-  p[3] = (uint8_t)v;
-}
-static uint32_t get_u32(const uint8_t *p) {
-  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 static void make_file(void) {
   char path[] = "/tmp/mu_fault_sf_XXXXXX";
@@ -62,8 +50,8 @@ static void make_file(void) {
 
 static void answer(mu_tcp_connection_t *conn, uint32_t off, uint32_t len) {
   uint8_t head[8];
-  put_u32(head, off);
-  put_u32(head + 4, len);
+  tt_put_be32(head, off);
+  tt_put_be32(head + 4, len);
   mu_tcp_connection_send(conn, head, sizeof head);
   uint32_t a = len / 3, b = len - 2 * (len / 3);
   if (b > 0 && (off & 1)) {
@@ -90,7 +78,7 @@ static void on_message(mu_tcp_connection_t *conn, mu_buffer_t *buf, mu_timestamp
   (void)arg;
   while (mu_buffer_readable_bytes(buf) >= 8) {
     const uint8_t *p = (const uint8_t *)mu_buffer_peek(buf);
-    uint32_t off = get_u32(p), len = get_u32(p + 4);
+    uint32_t off = tt_get_be32(p), len = tt_get_be32(p + 4);
     mu_buffer_retrieve(buf, 8);
     if (len == 0 || len > MAX_SLICE || off > FILE_SIZE - len) {
       atomic_fetch_add(&g_bad_requests, 1);
@@ -115,8 +103,7 @@ typedef struct req {
 } req_t;
 
 typedef struct conn {
-  int fd, state; /* 0 idle, 1 connecting, 2 running, 3 done */
-  uint16_t port;
+  fc_conn_t b;
   req_t req[REQUESTS];
   int sent_reqs, done_reqs;
   uint8_t head[8];
@@ -124,36 +111,21 @@ typedef struct conn {
 } conn_t;
 
 typedef struct client {
+  fc_client_t fc;
   conn_t c[CONNS];
-  int ep, next, active, done, reset;
   uint64_t bytes;
 } client_t;
 
 static void fail(const conn_t *c, const char *what) {
-  fprintf(stderr, "conn port %u (request %d of %d, header %zu, body %zu): %s\n", c->port,
-          c->done_reqs, REQUESTS, c->head_got, c->body_got, what);
+  fprintf(stderr, "conn port %u (request %d of %d, header %zu, body %zu): %s\n",
+          c->b.port, c->done_reqs, REQUESTS, c->head_got, c->body_got, what);
   mu_fault_print_stats("at failure");
   abort();
 }
 
-static void watch(client_t *cl, int i, uint32_t ev, int op) {
-  struct epoll_event e = {.events = ev, .data.u32 = (uint32_t)i};
-  CHECK(epoll_ctl(cl->ep, op, cl->c[i].fd, &e) == 0);
-}
-
-static void finish(client_t *cl, int i) {
-  CHECK(close(cl->c[i].fd) == 0);
-  cl->c[i].fd = -1;
-  cl->c[i].state = 3;
-  cl->active--;
-  cl->done++;
-}
-
-static void ended_early(client_t *cl, int i, const char *how) {
-  if (!mu_fault_port_was_reset(cl->c[i].port, true))
-    fail(&cl->c[i], how);
-  cl->reset++;
-  finish(cl, i);
+static void fail_at(void *ctx, int i, const char *what) {
+  client_t *cl = ctx;
+  fail(&cl->c[i], what);
 }
 
 /* Keeps up to PIPELINE requests outstanding (8 bytes always fit). */
@@ -161,13 +133,11 @@ static void send_requests(client_t *cl, int i) {
   conn_t *c = &cl->c[i];
   while (c->sent_reqs < REQUESTS && c->sent_reqs - c->done_reqs < PIPELINE) {
     uint8_t r[8];
-    put_u32(r, c->req[c->sent_reqs].off);
-    put_u32(r + 4, c->req[c->sent_reqs].len);
-    ssize_t w = send(c->fd, r, sizeof r, MSG_NOSIGNAL);
-    if (w < 0 && (errno == ECONNRESET || errno == EPIPE)) {
-      ended_early(cl, i, strerror(errno));
+    tt_put_be32(r, c->req[c->sent_reqs].off);
+    tt_put_be32(r + 4, c->req[c->sent_reqs].len);
+    ssize_t w = fc_send(&cl->fc, i, r, sizeof r);
+    if (w < 0)
       return;
-    }
     if (w != (ssize_t)sizeof r)
       fail(c, "request not sent whole");
     c->sent_reqs++;
@@ -177,19 +147,16 @@ static void send_requests(client_t *cl, int i) {
 static void on_readable(client_t *cl, int i) {
   conn_t *c = &cl->c[i];
   uint8_t buf[65536];
-  ssize_t n = recv(c->fd, buf, sizeof buf, 0);
-  if (n < 0 && (errno == EAGAIN || errno == EINTR))
+  ssize_t n = fc_recv(&cl->fc, i, buf, sizeof buf);
+  if (n < 0)
     return;
-  if ((n < 0 && errno == ECONNRESET) || n == 0) {
-    if (n == 0 && c->done_reqs == REQUESTS) {
-      finish(cl, i);
-      return;
-    }
-    ended_early(cl, i, n == 0 ? "end of file before the last answer" : "reset");
+  if (n == 0) {
+    if (c->done_reqs == REQUESTS)
+      fc_finish(&cl->fc, i);
+    else
+      fc_ended_early(&cl->fc, i, "end of file before the last answer");
     return;
   }
-  if (n < 0)
-    fail(c, strerror(errno));
   if (c->done_reqs == REQUESTS)
     fail(c, "bytes after the last answer");
   for (size_t k = 0; k < (size_t)n;) {
@@ -199,7 +166,7 @@ static void on_readable(client_t *cl, int i) {
     if (c->head_got < 8) {
       c->head[c->head_got++] = buf[k++];
       if (c->head_got == 8 &&
-          (get_u32(c->head) != r->off || get_u32(c->head + 4) != r->len))
+          (tt_get_be32(c->head) != r->off || tt_get_be32(c->head + 4) != r->len))
         fail(c, "wrong answer header");
       continue;
     }
@@ -217,66 +184,21 @@ static void on_readable(client_t *cl, int i) {
     }
   }
   if (c->done_reqs == REQUESTS) {
-    if (shutdown(c->fd, SHUT_WR) != 0)     /* then expect end of file */
-      ended_early(cl, i, strerror(errno)); /* only a reset makes it fail */
+    fc_half_close(&cl->fc, i); /* then expect end of file */
     return;
   }
   send_requests(cl, i);
 }
 
-static void on_writable(client_t *cl, int i) {
-  conn_t *c = &cl->c[i];
-  int err = 0;
-  socklen_t len = sizeof err;
-  CHECK(getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0);
-  if (err != 0)
-    fail(c, strerror(err));
-  c->state = 2;
-  watch(cl, i, EPOLLIN, EPOLL_CTL_MOD);
-  send_requests(cl, i);
-}
-
-static void run_clients(client_t *cl, uint16_t port) {
-  cl->ep = epoll_create1(EPOLL_CLOEXEC);
-  CHECK(cl->ep >= 0);
-  struct epoll_event evs[64];
-  double last = tt_now();
-  while (cl->done < CONNS) {
-    while (cl->next < CONNS && cl->active < 32) {
-      int i = cl->next++;
-      conn_t *c = &cl->c[i];
-      c->fd = tt_connect_nonblocking_rcvbuf(port, i % 2 ? 8192 : 0);
-      CHECK(c->fd >= 0);
-      struct sockaddr_in me;
-      socklen_t len = sizeof me;
-      CHECK(getsockname(c->fd, (struct sockaddr *)&me, &len) == 0);
-      c->port = ntohs(me.sin_port);
-      mu_fault_port_was_reset(c->port, true);
-      c->state = 1;
-      cl->active++;
-      watch(cl, i, EPOLLOUT, EPOLL_CTL_ADD);
-    }
-    int n = epoll_wait(cl->ep, evs, 64, 500);
-    CHECK(n >= 0 || errno == EINTR);
-    for (int k = 0; k < n; ++k) {
-      int i = (int)evs[k].data.u32;
-      if (cl->c[i].state == 3)
-        continue;
-      if (cl->c[i].state == 1)
-        on_writable(cl, i);
-      else
-        on_readable(cl, i);
-    }
-    if (n > 0)
-      last = tt_now();
-    else if (tt_now() - last > STALL_S) {
-      for (int i = 0; i < CONNS; ++i) {
-        if (cl->c[i].state == 1 || cl->c[i].state == 2)
-          fail(&cl->c[i], "no progress");
-      }
-    }
+static void on_event(void *ctx, int i, uint32_t ev) {
+  client_t *cl = ctx;
+  (void)ev;
+  if (cl->c[i].b.state == FC_CONNECTING) {
+    fc_connected(&cl->fc, i, EPOLLIN);
+    send_requests(cl, i);
+  } else {
+    on_readable(cl, i);
   }
-  close(cl->ep);
 }
 
 static uint64_t one_round(uint64_t seed, int io_threads) {
@@ -290,29 +212,25 @@ static uint64_t one_round(uint64_t seed, int io_threads) {
 
   static client_t cl;
   memset(&cl, 0, sizeof cl);
+  fc_init(&cl.fc, cl.c, sizeof cl.c[0], CONNS, 32, &cl, on_event, fail_at);
   tt_rng_t rng = tt_rng_make(seed ^ 0xf11eULL);
   for (int i = 0; i < CONNS; ++i) {
-    cl.c[i].fd = -1;
+    cl.c[i].b.fd = -1;
     for (int r = 0; r < REQUESTS; ++r) {
       uint32_t len = (uint32_t)tt_rng_log_size(&rng, 1, MAX_SLICE);
       cl.c[i].req[r] = (req_t){(uint32_t)tt_rng_range(&rng, 0, FILE_SIZE - len), len};
     }
   }
   double t0 = tt_now();
-  run_clients(&cl, s.port);
+  fc_run(&cl.fc, s.port);
   printf("round seed=%" PRIu64 " io_threads=%d: %d connections x %d requests, %" PRIu64
          " slice bytes checked, %d reset by injection, %.1f s\n",
-         seed, io_threads, CONNS, REQUESTS, cl.bytes, cl.reset, tt_now() - t0);
+         seed, io_threads, CONNS, REQUESTS, cl.bytes, cl.fc.reset, tt_now() - t0);
   CHECK_EQ(tt_server_wait_connections(&s, 0, 60), 0);
   CHECK_EQ(atomic_load(&g_counts.up), CONNS);
   CHECK_EQ(atomic_load(&g_counts.down), CONNS);
   CHECK_EQ(atomic_load(&g_bad_requests), 0);
-  mu_fault_print_stats("round");
-  mu_fault_stats_t st;
-  mu_fault_get_stats(&st);
-  CHECK(st.injected > 0);
-  for (int k = 0; k < MU_FAULT_KINDS; ++k)
-    g_fault_sum.by_kind[k] += st.by_kind[k];
+  fc_round_stats(&g_fault_sum);
   tt_server_stop(&s);
   mu_fault_set_active(false);
   return seed;
@@ -323,11 +241,7 @@ int main(void) {
   int fds0 = tt_count_open_fds();
   g_key = tt_seed(77);
   make_file();
-  const char *env = getenv("MU_FAULT_SEED");
-  int rounds = env != NULL && *env != '\0' ? 1 : 3;
-  uint64_t first = one_round(0, 2);
-  for (int r = 1; r < rounds; ++r)
-    one_round(first + (uint64_t)r, r % 2 == 0 ? 2 : 0);
+  int rounds = fc_run_rounds(one_round);
   close(g_file);
   free(g_copy);
   /* Every dup'ed file descriptor was closed by its connection. */

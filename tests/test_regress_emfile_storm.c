@@ -16,7 +16,6 @@
  * and echoes, spread over the I/O loops; then all close cleanly. */
 #include "tcp_test_util.h"
 
-#include <fcntl.h>
 #include <poll.h>
 
 enum {
@@ -130,43 +129,11 @@ static bool all_closed(void *arg) {
          mu_tcp_server_connection_count(g.server) == 0;
 }
 
-/* Leaves the server k_server_fds free descriptors (see test_tcp_emfile.c). */
-static void lower_fd_limit(struct rlimit *saved) {
-  CHECK(getrlimit(RLIMIT_NOFILE, saved) == 0);
-  int lowest = dup(0);
-  CHECK(lowest >= 0);
-  close(lowest);
-  int above = 0;
-  DIR *d = opendir("/proc/self/fd");
-  CHECK(d != NULL);
-  for (struct dirent *e; (e = readdir(d)) != NULL;) {
-    if (e->d_name[0] != '.' && atoi(e->d_name) > lowest)
-      above++;
-  }
-  closedir(d);
-  struct rlimit low = *saved;
-  low.rlim_cur = (rlim_t)(lowest + k_server_fds + above);
-  CHECK(low.rlim_cur < saved->rlim_cur);
-  CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
-}
-
 int main(void) {
   tt_init("regress_emfile_storm", 180);
   tt_raise_nofile(1024);
-  int cmd[2], status[2];
-  CHECK(pipe(cmd) == 0 && pipe(status) == 0);
-  fflush(NULL);
-  pid_t child = fork();
-  CHECK(child >= 0);
-  if (child == 0) {
-    close(cmd[1]);
-    close(status[0]);
-    child_main(cmd[0], status[1]);
-  }
-  close(cmd[0]);
-  close(status[1]);
-  g.status_fd = status[0];
-  CHECK(fcntl(g.status_fd, F_SETFL, O_NONBLOCK) == 0);
+  int cmd_fd;
+  pid_t child = tt_fork_peer(child_main, &cmd_fd, &g.status_fd);
 
   mu_event_loop_t *loop = mu_event_loop_new();
   CHECK(loop != NULL);
@@ -181,8 +148,8 @@ int main(void) {
   tt_log_capture(&g.log, "pausing the listener");
 
   struct rlimit saved;
-  lower_fd_limit(&saved);
-  CHECK(write(cmd[1], &port, sizeof port) == (ssize_t)sizeof port);
+  tt_lower_fd_limit(&saved, k_server_fds);
+  CHECK(write(cmd_fd, &port, sizeof port) == (ssize_t)sizeof port);
 
   /* 1. The storm fills the budget; the rest wait in the backlog. */
   CHECK(tt_loop_run_until(loop, exhausted, NULL, 30));
@@ -224,17 +191,15 @@ int main(void) {
   printf("\n");
 
   /* 4. Everyone leaves. */
-  CHECK(write(cmd[1], "q", 1) == 1);
+  CHECK(write(cmd_fd, "q", 1) == 1);
   CHECK(tt_loop_run_until(loop, all_closed, NULL, 30));
-  int wstatus = 0;
-  CHECK(waitpid(child, &wstatus, 0) == child);
-  CHECK(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0);
+  tt_peer_wait(child);
 
   tt_log_restore();
   mu_event_loop_cancel(loop, ticker);
   mu_tcp_server_free(g.server);
   mu_event_loop_free(loop);
-  close(cmd[1]);
+  close(cmd_fd);
   close(g.status_fd);
   printf("regress_emfile_storm: ok\n");
   return 0;

@@ -61,17 +61,6 @@ static size_t frame_header(uint8_t *out, uint8_t type, size_t body) {
   return 5;
 }
 
-static void put_u32(uint8_t *p, uint32_t v) {
-  p[0] = (uint8_t)(v >> 24);
-  p[1] = (uint8_t)(v >> 16);
-  p[2] = (uint8_t)(v >> 8);
-  p[3] = (uint8_t)v;
-}
-
-static uint32_t get_u32(const uint8_t *p) {
-  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 /* The worker's frame `seq` into the connection whose client port is `port`. */
 static uint64_t w_stream(uint16_t port, uint32_t seq) {
   return (uint64_t)port << 32 | seq;
@@ -132,8 +121,8 @@ static void on_connection(mu_tcp_connection_t *conn, void *arg) {
     c->id = mu_tcp_connection_id(conn);
     uint8_t hello[5 + 8];
     size_t h = frame_header(hello, 'H', 8);
-    put_u32(hello + h, (uint32_t)(c->id >> 32));
-    put_u32(hello + h + 4, (uint32_t)c->id);
+    tt_put_be32(hello + h, (uint32_t)(c->id >> 32));
+    tt_put_be32(hello + h + 4, (uint32_t)c->id);
     mu_tcp_connection_send(conn, hello, sizeof hello); /* before any other frame */
     CHECK_EQ(mu_tcp_connection_set_context(conn, c, free), 0);
     mu_tcp_connection_ref(conn);
@@ -185,7 +174,7 @@ static void on_message(mu_tcp_connection_t *conn, mu_buffer_t *buf, mu_timestamp
       uint32_t n = c->wsent;
       pthread_mutex_unlock(&g_reg.mu);
       size_t h = frame_header(out, 'A', 4);
-      put_u32(out + h, n);
+      tt_put_be32(out + h, n);
       mu_tcp_connection_send(conn, out, h + 4);
     } else {
       atomic_fetch_add(&g_bad_frames, 1);
@@ -222,7 +211,7 @@ static void *worker_main(void *arg) {
       } else if (!c->quiesced && !c->killed) {
         size_t n = w_size(c->port, c->wsent);
         size_t h = frame_header(out, 'W', 4 + n);
-        put_u32(out + h, c->wsent);
+        tt_put_be32(out + h, c->wsent);
         tt_pattern_fill(w_stream(c->port, c->wsent), 0, out + h + 4, n);
         if (mu_tcp_connection_send(c->conn, out, h + 4 + n) == 0) {
           c->wsent++;
@@ -372,7 +361,7 @@ static void on_frame(client_t *cl, int i, const uint8_t *f, size_t len) {
     case 'H':
       if (n != 8)
         cfail(c, "bad H frame");
-      c->id = (uint64_t)get_u32(body) << 32 | get_u32(body + 4);
+      c->id = (uint64_t)tt_get_be32(body) << 32 | tt_get_be32(body + 4);
       c->have_id = true;
       break;
     case 'E': {
@@ -388,7 +377,7 @@ static void on_frame(client_t *cl, int i, const uint8_t *f, size_t len) {
     case 'W': {
       if (n < 4)
         cfail(c, "short W frame");
-      uint32_t seq = get_u32(body);
+      uint32_t seq = tt_get_be32(body);
       if (seq != c->w_next)
         cfail(c, "W frame out of order or missing");
       if (c->w_expect >= 0 && seq >= (uint64_t)c->w_expect)
@@ -404,7 +393,7 @@ static void on_frame(client_t *cl, int i, const uint8_t *f, size_t len) {
     case 'A':
       if (n != 4 || c->state != QUIESCING || c->w_expect >= 0)
         cfail(c, "unexpected A frame");
-      c->w_expect = get_u32(body);
+      c->w_expect = tt_get_be32(body);
       if (c->w_next > c->w_expect)
         cfail(c, "more W frames than announced");
       break;
@@ -479,7 +468,7 @@ static void on_readable(client_t *cl, int i) {
   c->in_len += (size_t)n;
   size_t off = 0;
   while (c->in_len - off >= 4) {
-    uint32_t len = get_u32(c->in + off);
+    uint32_t len = tt_get_be32(c->in + off);
     if (len < 1 || len > 5 + MAX_DATA)
       cfail(c, "bad frame length");
     if (c->in_len - off - 4 < len)

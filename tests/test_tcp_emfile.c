@@ -6,7 +6,6 @@
  *
  * The peer is a child process, forked before the limit is lowered, so its own
  * sockets do not count against the server's budget. */
-#include <fcntl.h>
 #include <stdatomic.h>
 #include <sys/resource.h>
 
@@ -103,27 +102,6 @@ static bool all_closed(void *arg) {
   return atomic_load(&g.down) == k_peers && mu_tcp_server_connection_count(g.server) == 0;
 }
 
-/* Leaves the server exactly k_server_fds free descriptors: the limit is set
- * past the lowest free one, plus any already open above it. */
-static void lower_fd_limit(struct rlimit *saved) {
-  CHECK(getrlimit(RLIMIT_NOFILE, saved) == 0);
-  int lowest = dup(0);
-  CHECK(lowest >= 0);
-  close(lowest);
-  int above = 0;
-  DIR *d = opendir("/proc/self/fd");
-  CHECK(d != NULL);
-  for (struct dirent *e; (e = readdir(d)) != NULL;) {
-    if (e->d_name[0] != '.' && atoi(e->d_name) > lowest)
-      above++;
-  }
-  closedir(d); /* the directory's own fd was `lowest` */
-  struct rlimit low = *saved;
-  low.rlim_cur = (rlim_t)(lowest + k_server_fds + above);
-  CHECK(low.rlim_cur < saved->rlim_cur);
-  CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
-}
-
 static void send_byte(int fd, unsigned char c) {
   CHECK(write(fd, &c, 1) == 1);
 }
@@ -131,20 +109,8 @@ static void send_byte(int fd, unsigned char c) {
 int main(void) {
   signal(SIGPIPE, SIG_DFL);
   test_time_limit(120);
-  int cmd[2], status[2];
-  CHECK(pipe(cmd) == 0 && pipe(status) == 0);
-  fflush(NULL);
-  pid_t child = fork();
-  CHECK(child >= 0);
-  if (child == 0) {
-    close(cmd[1]);
-    close(status[0]);
-    child_main(cmd[0], status[1]);
-  }
-  close(cmd[0]);
-  close(status[1]);
-  g.status_fd = status[0];
-  CHECK(fcntl(g.status_fd, F_SETFL, O_NONBLOCK) == 0);
+  int cmd_fd;
+  pid_t child = tt_fork_peer(child_main, &cmd_fd, &g.status_fd);
 
   mu_event_loop_t *loop = mu_event_loop_new();
   CHECK(loop != NULL);
@@ -157,8 +123,8 @@ int main(void) {
   tt_log_capture(&g.log, "pausing the listener");
 
   struct rlimit saved;
-  lower_fd_limit(&saved);
-  CHECK(write(cmd[1], &port, sizeof port) == (ssize_t)sizeof port);
+  tt_lower_fd_limit(&saved, k_server_fds);
+  CHECK(write(cmd_fd, &port, sizeof port) == (ssize_t)sizeof port);
 
   /* 1. The server fills its budget and hits EMFILE with peers still waiting. */
   CHECK(tt_loop_run_until(loop, exhausted, NULL, 20.0));
@@ -183,23 +149,21 @@ int main(void) {
   CHECK_EQ(atomic_load(&g.down), 0);
 
   /* 3. Free descriptors: the peers that waited in the backlog get in. */
-  send_byte(cmd[1], (unsigned char)accepted);
+  send_byte(cmd_fd, (unsigned char)accepted);
   CHECK(tt_loop_run_until(loop, all_accepted, NULL, 20.0));
   CHECK_EQ(atomic_load(&g.down), accepted);
 
   /* 4. Everyone leaves. */
-  send_byte(cmd[1], 'q');
+  send_byte(cmd_fd, 'q');
   CHECK(tt_loop_run_until(loop, all_closed, NULL, 20.0));
-  int wstatus = 0;
-  CHECK(waitpid(child, &wstatus, 0) == child);
-  CHECK(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0);
+  tt_peer_wait(child);
 
   CHECK(setrlimit(RLIMIT_NOFILE, &saved) == 0);
   tt_log_restore();
   mu_event_loop_cancel(loop, ticker);
   mu_tcp_server_free(g.server);
   mu_event_loop_free(loop);
-  close(cmd[1]);
+  close(cmd_fd);
   close(g.status_fd);
   TEST_PASS("tcp_emfile");
 }
