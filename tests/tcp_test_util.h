@@ -21,7 +21,8 @@
  *                                 (a receiver checks bytes without a copy)
  *   tt_raise_nofile               RLIMIT_NOFILE up to what is wanted/allowed
  *   tt_lower_fd_limit,            a process left N free descriptors, and a peer
- *   tt_fork_peer, tt_peer_wait    process forked before it (the EMFILE tests)
+ *   tt_fork_peer, tt_peer_status, process forked before it (the EMFILE tests)
+ *   tt_peer_wait, tt_count_tick
  *   tt_put_be32, tt_get_be32      big-endian 32-bit fields of test protocols
  *   tt_conn_counters_t            up/down counts from a connection callback
  *   tt_echo_clients_run           one epoll thread driving N echo connections,
@@ -266,6 +267,20 @@ static inline pid_t tt_fork_peer(void (*child)(int cmd_fd, int status_fd), int *
   *cmd_w = cmd[1];
   *status_r = status[0];
   return pid;
+}
+
+/* Reads every status byte the peer has written so far from the non-blocking
+ * status_fd; the last one goes to *last. */
+static inline void tt_peer_status(int status_fd, char *last) {
+  char c;
+  while (read(status_fd, &c, 1) == 1)
+    *last = c;
+}
+
+/* A timer callback counting its runs into the int at `counter`: shows that a
+ * loop kept running its timers. */
+static inline void tt_count_tick(void *counter) {
+  ++*(int *)counter;
 }
 
 /* Reaps the peer, which must have exited with status 0. */

@@ -101,17 +101,6 @@ static void on_connection(mu_tcp_connection_t *conn, void *arg) {
   }
 }
 
-static void on_tick(void *arg) {
-  (void)arg;
-  g.ticks++;
-}
-
-static void poll_child(void) {
-  char c;
-  while (read(g.status_fd, &c, 1) == 1)
-    g.status = c;
-}
-
 static bool exhausted(void *arg) {
   (void)arg;
   return atomic_load(&g.log.hits) >= 1 && atomic_load(&g.counts.up) >= k_server_fds / 2;
@@ -119,7 +108,7 @@ static bool exhausted(void *arg) {
 
 static bool all_echoed(void *arg) {
   (void)arg;
-  poll_child();
+  tt_peer_status(g.status_fd, &g.status);
   return g.status != 0;
 }
 
@@ -144,7 +133,7 @@ int main(void) {
   mu_tcp_server_set_thread_init_callback(g.server, on_thread_init, NULL);
   CHECK_EQ(mu_tcp_server_start(g.server), 0);
   CHECK_EQ(atomic_load(&g.nio), k_io_threads);
-  mu_timer_id_t ticker = mu_event_loop_run_every(loop, 0.02, on_tick, NULL);
+  mu_timer_id_t ticker = mu_event_loop_run_every(loop, 0.02, tt_count_tick, &g.ticks);
   tt_log_capture(&g.log, "pausing the listener");
 
   struct rlimit saved;

@@ -74,26 +74,15 @@ static void on_connection(mu_tcp_connection_t *conn, void *arg) {
   }
 }
 
-static void on_tick(void *arg) {
-  (void)arg;
-  g.ticks++;
-}
-
-static void poll_child(void) {
-  char c;
-  while (read(g.status_fd, &c, 1) == 1)
-    g.last_status = c;
-}
-
 static bool exhausted(void *arg) {
   (void)arg;
-  poll_child();
+  tt_peer_status(g.status_fd, &g.last_status);
   return g.last_status == 'c' && atomic_load(&g.log.hits) >= 1 && atomic_load(&g.up) >= 1;
 }
 
 static bool all_accepted(void *arg) {
   (void)arg;
-  poll_child();
+  tt_peer_status(g.status_fd, &g.last_status);
   return g.last_status == 'd' && atomic_load(&g.up) == k_peers;
 }
 
@@ -118,7 +107,7 @@ int main(void) {
   g.server = tt_server_new_loopback(loop, 0, "Emfile", &port);
   mu_tcp_server_set_connection_callback(g.server, on_connection, NULL);
   CHECK_EQ(mu_tcp_server_start(g.server), 0);
-  mu_timer_id_t ticker = mu_event_loop_run_every(loop, k_tick, on_tick, NULL);
+  mu_timer_id_t ticker = mu_event_loop_run_every(loop, k_tick, tt_count_tick, &g.ticks);
   CHECK(mu_timer_id_valid(ticker));
   tt_log_capture(&g.log, "pausing the listener");
 

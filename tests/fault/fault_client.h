@@ -179,6 +179,21 @@ static inline void fc_run(fc_client_t *f, uint16_t port) {
   close(f->ep);
 }
 
+/* The echo-style server of a round: `setup` sets its callbacks (counting into
+ * *counts, reset here), its sockets get a 16 KiB send buffer (so output
+ * backs up in the server: queued output, write events, the write path's
+ * faults) and its base loop opts in to faults (the I/O loops do through
+ * mu_fault_thread_init_cb). */
+static inline void fc_server_start(tt_server_t *s, const char *name, int io_threads,
+                                   void (*setup)(mu_tcp_server_t *server, void *arg),
+                                   tt_conn_counters_t *counts) {
+  atomic_store(&counts->up, 0);
+  atomic_store(&counts->down, 0);
+  tt_server_start(s, name, io_threads, setup, NULL);
+  tt_server_shrink_sndbuf(s, 16384);
+  tt_run_sync(s->loop, mu_fault_enable_functor, NULL);
+}
+
 /* After a round: prints its faults, checks some were injected and adds them
  * by kind to *sum (each common kind must occur over the three rounds; one
  * round alone may, by chance, miss a kind). */
@@ -199,9 +214,24 @@ static inline int fc_run_rounds(uint64_t (*round)(uint64_t seed, int io_threads)
   const char *env = getenv("MU_FAULT_SEED");
   int rounds = env != NULL && *env != '\0' ? 1 : 3;
   uint64_t first = round(0, 2);
-  for (int r = 1; r < rounds; ++r)
+  mu_fault_set_active(false);
+  for (int r = 1; r < rounds; ++r) {
     round(first + (uint64_t)r, r % 2 == 0 ? 2 : 0);
+    mu_fault_set_active(false);
+  }
   return rounds;
+}
+
+/* Each of kinds[0..n-1] must have been injected in *sum. */
+static inline void fc_require_kinds(const mu_fault_stats_t *sum,
+                                    const mu_fault_kind_t *kinds, int n) {
+  for (int k = 0; k < n; ++k) {
+    if (sum->by_kind[kinds[k]] == 0) {
+      fprintf(stderr, "fault kind %s was never injected in the rounds\n",
+              mu_fault_kind_name(kinds[k]));
+      abort();
+    }
+  }
 }
 
 #endif
