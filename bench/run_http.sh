@@ -40,6 +40,8 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+source "$root/bench/bench_lib.sh"
+bench_name=run_http
 quick=${QUICK:-0}
 if [ "$quick" = 1 ]; then
   runs=${RUNS:-1}
@@ -61,16 +63,13 @@ quiet_wait=${QUIET_WAIT:-30}
 retries_used=0
 out=${OUT:-$root/bench/results/http.md}
 raw=${out%.md}_raw.txt
-command_line="$(for v in QUICK RUNS DURATION ROWS SERVERS WRK_TIMEOUT BUILD_DIR NO_BUILD NGINX \
-  PORT_BASE LOAD_MAX LOAD_WAIT NOISE_MAX NOISE_RETRIES NOISE_BUDGET QUIET_WAIT OUT; do
-  if [ -n "${!v:-}" ]; then printf '%s=%q ' "$v" "${!v}"; fi; done)bash bench/run_http.sh"
+command_line=$(command_of bench/run_http.sh QUICK RUNS DURATION ROWS SERVERS WRK_TIMEOUT BUILD_DIR \
+  NO_BUILD NGINX PORT_BASE LOAD_MAX LOAD_WAIT NOISE_MAX NOISE_RETRIES NOISE_BUDGET QUIET_WAIT OUT)
 hz=$(getconf CLK_TCK)
 tmp=$(mktemp -d)
 docroot=$tmp/www
 server_pid=
 made_policy=
-
-log() { printf '[run_http %s] %s\n' "$(date +%T)" "$*" >&2; }
 
 # Ends only the processes this script started, by pid.
 cleanup() {
@@ -87,21 +86,16 @@ nginx_bin() {
   if [ -n "${NGINX:-}" ]; then echo "$NGINX"; else command -v nginx || echo /usr/sbin/nginx; fi
 }
 
-apt_install() { # PACKAGE...
-  apt-get install -y "$@" >&2 || { apt-get update >&2 && apt-get install -y "$@" >&2; }
-}
-
 install_tools() {
   local missing=()
   command -v wrk >/dev/null 2>&1 || missing+=(wrk)
   command -v curl >/dev/null 2>&1 || missing+=(curl)
   [ -x "$(nginx_bin)" ] || missing+=(nginx)
   [ "${#missing[@]}" -gt 0 ] || return 0
-  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  if ! apt_usable; then
     log "missing ${missing[*]} and apt-get not usable"
     return 0
   fi
-  export DEBIAN_FRONTEND=noninteractive
   # The nginx package starts a system nginx on port 80 unless policy-rc.d says
   # no (Docker images ship one that does); ours lives only for the install.
   if [ ! -e /usr/sbin/policy-rc.d ]; then
@@ -114,8 +108,8 @@ install_tools() {
     case $p in
       # Debian 12's nginx-light is nginx plus a module; older releases have
       # only the flavours.
-      nginx) apt_install nginx || apt_install nginx-light || log "installing nginx failed" ;;
-      *) apt_install "$p" || log "installing $p failed" ;;
+      nginx) apt_install nginx >&2 || apt_install nginx-light >&2 || log "installing nginx failed" ;;
+      *) apt_install "$p" >&2 || log "installing $p failed" ;;
     esac
   done
   if [ -n "$made_policy" ]; then
@@ -173,33 +167,8 @@ make_docroot() {
   chmod 644 "$docroot"/*.bin
 }
 
-load1() { cut -d' ' -f1 /proc/loadavg; }
-
-wait_for_quiet() {
-  local waited=0
-  while awk -v l="$(load1)" -v m="$load_max" 'BEGIN { exit !(l > m) }'; do
-    if [ "$waited" -ge "$load_wait" ]; then
-      log "load still $(load1) after ${waited}s; measuring anyway (noted in the results)"
-      return
-    fi
-    [ "$waited" = 0 ] && log "load $(load1) > $load_max: waiting for the machine to settle"
-    sleep 10
-    waited=$((waited + 10))
-  done
-}
-
 # ---- process helpers ------------------------------------------------------------
 
-port_seq=0
-next_port() {
-  port_seq=$(((port_seq + 1) % 400))
-  echo $((port_base + port_seq))
-}
-
-# utime + stime in clock ticks; field 2 may hold spaces, so count from ")".
-cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
-# A dead child stays in /proc as a zombie until it is reaped.
-alive() { [ -e "/proc/$1/stat" ] && [ "$(sed 's/.*) //' "/proc/$1/stat" | cut -d' ' -f1)" != Z ]; }
 # Nanoseconds on the CPU (exact, where utime + stime are sampled at the tick),
 # summed over the threads: /proc/PID/schedstat is the main thread's alone.
 run_ns() { cat "/proc/$1"/task/*/schedstat | awk '{ t += $1 } END { printf "%.0f\n", t }'; }
@@ -207,15 +176,6 @@ run_ns() { cat "/proc/$1"/task/*/schedstat | awk '{ t += $1 } END { printf "%.0f
 # softirq, steal): the server's work plus wrk's plus whatever the kernel did
 # for either of them on the other's CPU.
 busy_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
-# CPU ticks of every user-space process but this script and the server ($1),
-# reaped children included; kernel threads (PF_KTHREAD) left out.
-other_ticks() {
-  { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v me=$$ -v srv="$1" '{
-    pid = $1; sub(/.*\) /, "")
-    if (pid == me || pid == srv || int($7 / 2097152) % 2 == 1) next
-    t += $12 + $13 + $14 + $15
-  } END { print t + 0 }'
-}
 
 # The server command for SERVER KIND PORT.
 server_cmd() {
@@ -242,11 +202,7 @@ start_server() {
   # shellcheck disable=SC2086
   MU_POLLER=epoll taskset -c 0 $cmd >"$tmp/server.log" 2>&1 &
   server_pid=$!
-  for _ in $(seq 100); do
-    if ss -Htlnp "sport = :$3" | grep -q "pid=$server_pid,"; then return 0; fi
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.05
-  done
+  wait_listening "$server_pid" "$3" && return 0
   log "server $1 ($cmd) did not listen on port $3:"
   server_log >&2
   stop_server
@@ -419,49 +375,12 @@ http_run() {
   tail -n 1 "$raw" >&2
 }
 
-# Waits, up to quiet_wait seconds, for a second in which other processes use
-# at most noise_max % of a core.
-wait_for_quiet_second() {
-  local waited=0 a b
-  while [ "$waited" -lt "$quiet_wait" ]; do
-    a=$(other_ticks 0)
-    sleep 1
-    b=$(other_ticks 0)
-    if awk -v t=$((b - a)) -v hz="$hz" -v m="$noise_max" 'BEGIN { exit !(100 * t / hz <= m) }'; then
-      return 0
-    fi
-    waited=$((waited + 1))
-  done
-}
-
-# measure ROUND SERVER KIND CONNS: a run, repeated while other processes took
-# more than noise_max % of a core during it; discarded lines stay as NOISY.
-measure() {
-  local tries=0 other
-  while :; do
-    wait_for_quiet_second
-    http_run "$@"
-    tail -n 1 "$raw" | grep -q '^RESULT ' || return 0
-    other=$(tail -n 1 "$raw" | grep -o 'other_cpu_pct=[^ ]*' | cut -d= -f2)
-    if awk -v o="$other" -v m="$noise_max" 'BEGIN { exit !(o > m) }' &&
-      [ "$tries" -lt "$noise_retries" ] && [ "$retries_used" -lt "$noise_budget" ]; then
-      sed -i '$ s/^RESULT /NOISY /' "$raw"
-      tries=$((tries + 1))
-      retries_used=$((retries_used + 1))
-      log "other processes used ${other}% of a core: run again"
-      continue
-    fi
-    return 0
-  done
-}
-
 # ---- report ------------------------------------------------------------------------
 
 # median_of SERVER KIND CONNS FIELD: median over the RESULT lines, "-" if none.
 median_of() {
   grep "^RESULT .* server=$1 kind=$2 conns=$3 " "$raw" | grep -o " $4=[^ ]*" | cut -d= -f2 |
-    sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2];
-      else printf "%.4f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+    median_lines
 }
 
 failures_of() { grep -c "^FAILED .* server=$1 kind=$2 conns=$3 " "$raw" || true; }
@@ -558,11 +477,7 @@ details() {
   done
 }
 
-noise_summary() {
-  grep '^RESULT ' "$raw" | grep -o ' other_cpu_pct=[^ ]*' | cut -d= -f2 | sort -g |
-    awk '{ v[NR] = $1 } END { if (NR) printf "median %.1f%%, max %.1f%% of one core", v[int((NR + 1) / 2)], v[NR];
-      else printf "no run kept" }'
-}
+noise_summary() { grep '^RESULT ' "$raw" | noise_of "no run kept"; }
 
 versions() {
   local v
@@ -585,7 +500,7 @@ write_report() {
     echo
     echo "- command: \`$command_line\`"
     echo "- date: $started_at to $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-    echo "- machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), Linux $(uname -r)"
+    echo "- machine: $(nproc) CPUs, $(cpu_model), Linux $(uname -r)"
     echo "- load (\`uptime\`): before: $uptime_before; after: $(uptime | sed 's/^ *//')"
     echo "- cmuduo: built from $built_rev, Release, MU_POLLER=epoll, \`-t 0\` (one thread); $(versions)"
     echo "- method: keep-alive, \`taskset -c 1 wrk -t1 -cN -d${duration}s --latency\`, server on CPU 0 (nginx: 1 process, master_process off, access_log off, sendfile on; tcp_nopush off for \"nginx\", on for \"nginx-nopush\", as Debian ships it); $runs run(s) per cell (median shown), servers interleaved in a rotating order, a fresh server per run"
@@ -656,11 +571,8 @@ done
 if [[ " ${SERVERS:-cmuduo} " == *" cmuduo "* ]]; then build_cmuduo; else built_rev="(cmuduo not built)"; fi
 read -r -a servers <<<"$(pick_servers)"
 [ "${#servers[@]}" -gt 0 ] || { log "nothing to measure"; exit 1; }
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-if [ "$(nproc)" -lt 2 ]; then
-  log "needs 2 CPUs (taskset -c 0 and 1)"
-  exit 1
-fi
+raise_fd_limit
+needs_two_cpus
 make_docroot
 mkdir -p "$(dirname "$out")"
 wait_for_quiet
@@ -674,16 +586,16 @@ log "servers: ${servers[*]}; $runs round(s) of $duration s runs"
 
 for round in $(seq "$runs"); do
   # Rotate the order so that no server always runs first.
-  order=("${servers[@]:$(((round - 1) % ${#servers[@]}))}" "${servers[@]:0:$(((round - 1) % ${#servers[@]}))}")
-  echo "# round $round start, loadavg $(cut -d' ' -f1-3 /proc/loadavg)" >>"$raw"
+  read -r -a order <<<"$(rotated "$round" "${servers[@]}")"
+  echo "# round $round start, loadavg $(loadavg3)" >>"$raw"
   for row in $rows; do
     for s in "${order[@]}"; do
       runs_row "$s" "${row%%:*}" || continue
-      measure "$round" "$s" "${row%%:*}" "${row#*:}"
+      measure_quiet RESULT http_run "$round" "$s" "${row%%:*}" "${row#*:}"
     done
   done
 done
-echo "# end, loadavg $(cut -d' ' -f1-3 /proc/loadavg)" >>"$raw"
+echo "# end, loadavg $(loadavg3)" >>"$raw"
 
 write_report
 log "wrote $out"
