@@ -135,9 +135,8 @@ static void on_event(void *ctx, int i, uint32_t ev) {
 
 /* seed 0: from MU_FAULT_SEED or the clock. Returns the seed used. */
 static uint64_t round_with_seed(uint64_t seed, int io_threads) {
-  seed = mu_fault_init(seed);
   tt_server_t s;
-  fc_server_start(&s, "fault", io_threads, setup, &g_counts);
+  seed = fc_server_start(&s, seed, "fault", io_threads, setup, &g_counts);
 
   static client_t cl;
   memset(&cl, 0, sizeof cl);

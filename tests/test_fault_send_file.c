@@ -202,9 +202,8 @@ static void on_event(void *ctx, int i, uint32_t ev) {
 }
 
 static uint64_t one_round(uint64_t seed, int io_threads) {
-  seed = mu_fault_init(seed);
   tt_server_t s;
-  fc_server_start(&s, "fault-sendfile", io_threads, setup, &g_counts);
+  seed = fc_server_start(&s, seed, "fault-sendfile", io_threads, setup, &g_counts);
 
   static client_t cl;
   memset(&cl, 0, sizeof cl);

@@ -179,19 +179,22 @@ static inline void fc_run(fc_client_t *f, uint16_t port) {
   close(f->ep);
 }
 
-/* The echo-style server of a round: `setup` sets its callbacks (counting into
- * *counts, reset here), its sockets get a 16 KiB send buffer (so output
- * backs up in the server: queued output, write events, the write path's
- * faults) and its base loop opts in to faults (the I/O loops do through
- * mu_fault_thread_init_cb). */
-static inline void fc_server_start(tt_server_t *s, const char *name, int io_threads,
-                                   void (*setup)(mu_tcp_server_t *server, void *arg),
-                                   tt_conn_counters_t *counts) {
+/* Starts a round: seeds the fault layer (seed 0: from MU_FAULT_SEED or the
+ * clock) and returns the seed used. Then the server: `setup` sets its callbacks (counting
+ * into *counts, reset here), its sockets get a 16 KiB send buffer (so output backs up in
+ * the server: queued output, write events, the write path's faults) and its base loop
+ * opts in to faults (the I/O loops do through mu_fault_thread_init_cb). */
+static inline uint64_t fc_server_start(tt_server_t *s, uint64_t seed, const char *name,
+                                       int io_threads,
+                                       void (*setup)(mu_tcp_server_t *server, void *arg),
+                                       tt_conn_counters_t *counts) {
+  seed = mu_fault_init(seed);
   atomic_store(&counts->up, 0);
   atomic_store(&counts->down, 0);
   tt_server_start(s, name, io_threads, setup, NULL);
   tt_server_shrink_sndbuf(s, 16384);
   tt_run_sync(s->loop, mu_fault_enable_functor, NULL);
+  return seed;
 }
 
 /* After a round: prints its faults, checks some were injected and adds them
