@@ -34,6 +34,8 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+source "$root/bench/bench_lib.sh"
+bench_name=run_tcp
 quick=${QUICK:-0}
 if [ "$quick" = 1 ]; then
   runs=${RUNS:-1}
@@ -56,15 +58,12 @@ modes=${MODES:-shared split}
 retries_used=0
 out=${OUT:-$root/bench/results/tcp.md}
 raw=${out%.md}_raw.txt
-command_line="$(for v in QUICK RUNS DURATION IDLE_CONNS SERVERS MODES BUILD_DIR PORT_BASE LOAD_MAX \
-  LOAD_WAIT NOISE_MAX NOISE_RETRIES NOISE_BUDGET QUIET_WAIT OUT; do
-  if [ -n "${!v:-}" ]; then printf '%s=%q ' "$v" "${!v}"; fi; done)bash bench/run_tcp.sh"
+command_line=$(command_of bench/run_tcp.sh QUICK RUNS DURATION IDLE_CONNS SERVERS MODES BUILD_DIR \
+  PORT_BASE LOAD_MAX LOAD_WAIT NOISE_MAX NOISE_RETRIES NOISE_BUDGET QUIET_WAIT OUT)
 hz=$(getconf CLK_TCK)
 tmp=$(mktemp -d)
 server_pid=
 idle_pid=
-
-log() { printf '[run_tcp %s] %s\n' "$(date +%T)" "$*" >&2; }
 
 # Ends only the processes this script started, by pid.
 cleanup() {
@@ -84,15 +83,13 @@ have_peer_headers() {
 
 install_peers() {
   have_peer_headers && return 0
-  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  if ! apt_usable; then
     log "peer libraries missing and apt-get not usable: measuring what is present"
     return 0
   fi
   local pkgs="libevent-dev libuv1-dev libev-dev pkg-config"
-  export DEBIAN_FRONTEND=noninteractive
   # shellcheck disable=SC2086
-  apt-get install -y $pkgs >&2 || { apt-get update >&2 && apt-get install -y $pkgs >&2; } ||
-    log "installing $pkgs failed: measuring what is present"
+  apt_install $pkgs >&2 || log "installing $pkgs failed: measuring what is present"
 }
 
 build_all() {
@@ -126,46 +123,12 @@ pick_servers() {
   echo "${all[@]}"
 }
 
-load1() { cut -d' ' -f1 /proc/loadavg; }
-
-wait_for_quiet() {
-  local waited=0
-  while awk -v l="$(load1)" -v m="$load_max" 'BEGIN { exit !(l > m) }'; do
-    if [ "$waited" -ge "$load_wait" ]; then
-      log "load still $(load1) after ${waited}s; measuring anyway (noted in the results)"
-      return
-    fi
-    [ "$waited" = 0 ] && log "load $(load1) > $load_max: waiting for the machine to settle"
-    sleep 10
-    waited=$((waited + 10))
-  done
-}
-
 # ---- process helpers ----------------------------------------------------------
 
-port_seq=0
-next_port() {
-  port_seq=$(((port_seq + 1) % 400))
-  echo $((port_base + port_seq))
-}
-
-# utime + stime in clock ticks; field 2 may hold spaces, so count from ")".
-cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 # Nanoseconds on the CPU (exact, where utime + stime are sampled at the tick).
 run_ns() { cut -d' ' -f1 "/proc/$1/schedstat"; }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 fd_count() { { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null || true; } | wc -l; }
-# Noise: CPU ticks used by every user-space process but this script and the
-# server (given as $1), children included once reaped (cutime + cstime), so a
-# short-lived test binary of someone else is counted through its parent. Kernel
-# threads (PF_KTHREAD) are left out: they mostly carry our own loopback traffic.
-other_ticks() {
-  { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v me=$$ -v srv="$1" '{
-    pid = $1; sub(/.*\) /, "")
-    if (pid == me || pid == srv || int($7 / 2097152) % 2 == 1) next
-    t += $12 + $13 + $14 + $15
-  } END { print t + 0 }'
-}
 steal_ticks() { awk '/^cpu / { print $9 }' /proc/stat; }
 
 # start_server NAME CPU PORT: sets server_pid once the port is listening.
@@ -175,11 +138,7 @@ start_server() {
   # shellcheck disable=SC2086
   MU_POLLER=epoll taskset -c "$2" $cmd "$3" >"$tmp/server.log" 2>&1 &
   server_pid=$!
-  for _ in $(seq 100); do
-    if ss -Htlnp "sport = :$3" | grep -q "pid=$server_pid,"; then return 0; fi
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.05
-  done
+  wait_listening "$server_pid" "$3" && return 0
   log "server $1 did not listen on port $3:"
   cat "$tmp/server.log" >&2
   exit 1
@@ -242,42 +201,6 @@ pingpong() {
   tail -n 1 "$raw" >&2
 }
 
-# Waits, up to quiet_wait seconds, for a second in which other processes use
-# at most noise_max % of a core: bursts of other work usually pass quickly.
-wait_for_quiet_second() {
-  local waited=0 a b
-  while [ "$waited" -lt "$quiet_wait" ]; do
-    a=$(other_ticks 0)
-    sleep 1
-    b=$(other_ticks 0)
-    if awk -v t=$((b - a)) -v hz="$hz" -v m="$noise_max" 'BEGIN { exit !(100 * t / hz <= m) }'; then
-      return 0
-    fi
-    waited=$((waited + 1))
-  done
-}
-
-# measure ROUND MODE SERVER BLOCK SESSIONS: a pingpong run, repeated (up to
-# noise_retries times, noise_budget in all) while other processes took more than
-# noise_max % of a core during it; the discarded lines stay in $raw as NOISY.
-measure() {
-  local tries=0 other
-  while :; do
-    wait_for_quiet_second
-    pingpong "$@"
-    other=$(tail -n 1 "$raw" | grep -o 'other_cpu_pct=[^ ]*' | cut -d= -f2)
-    if awk -v o="$other" -v m="$noise_max" 'BEGIN { exit !(o > m) }' &&
-      [ "$tries" -lt "$noise_retries" ] && [ "$retries_used" -lt "$noise_budget" ]; then
-      sed -i '$ s/^PINGPONG /NOISY /' "$raw"
-      tries=$((tries + 1))
-      retries_used=$((retries_used + 1))
-      log "other processes used ${other}% of a core: run again"
-      continue
-    fi
-    return 0
-  done
-}
-
 # ---- idle connections -------------------------------------------------------------
 
 # idle ROUND SERVER: RSS growth of the server over $idle_conns idle connections.
@@ -331,9 +254,7 @@ median_of() { # KIND FILTER... FIELD: median of FIELD over raw lines matching al
   lines=$(grep "^$kind " "$raw" || true)
   local f
   for f in "${@:2:$#-2}"; do lines=$(grep -- " $f " <<<"$lines " || true); done
-  grep -o " $field=[^ ]*" <<<"$lines" | cut -d= -f2 | sort -g |
-    awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2];
-      else printf "%.4f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+  grep -o " $field=[^ ]*" <<<"$lines" | cut -d= -f2 | median_lines
 }
 
 rows=("16384 1" "16384 10" "16384 100" "16384 1000" "4096 100")
@@ -414,9 +335,7 @@ idle_table() {
 }
 
 noise_summary() { # MODE
-  grep "^PINGPONG .* mode=$1 " "$raw" | grep -o ' other_cpu_pct=[^ ]*' | cut -d= -f2 | sort -g |
-    awk '{ v[NR] = $1 } END { if (NR) printf "median %.1f%%, max %.1f%% of one core", v[int((NR + 1) / 2)], v[NR];
-      else printf "not run" }'
+  grep "^PINGPONG .* mode=$1 " "$raw" | noise_of "not run"
 }
 
 versions() {
@@ -434,10 +353,10 @@ write_report() {
     echo
     echo "- command: \`$command_line\`"
     echo "- date: $started_at to $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-    echo "- machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), Linux $(uname -r), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)"
+    echo "- machine: $(nproc) CPUs, $(cpu_model), Linux $(uname -r), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)"
     echo "- cmuduo: built from $built_rev, RelWithDebInfo (-O2 -g), MU_POLLER=epoll; peers: $(versions)"
     echo "- runs: $runs per cell (median shown), $duration s per pingpong run, servers interleaved in a rotating order; client: cmuduo's pingpong_client -t 0 for every server"
-    echo "- load average (1, 5, 15 min): before $load_before; after $(cut -d' ' -f1-3 /proc/loadavg) (our own server and client add up to 2 while running)"
+    echo "- load average (1, 5, 15 min): before $load_before; after $(loadavg3) (our own server and client add up to 2 while running)"
     echo "- noise: CPU time of other processes during the kept runs: one core $(noise_summary shared); two cores $(noise_summary split); runs discarded and repeated because other processes used more than $noise_max% of a core: $(grep -c '^NOISY ' "$raw" || true); CPU stolen by the hypervisor: max $(grep -o ' steal_pct=[^ ]*' "$raw" | cut -d= -f2 | sort -g | tail -n 1)% of a core"
     echo
     echo "## Pingpong throughput, MiB/s (median)"
@@ -514,19 +433,16 @@ install_peers
 build_all
 read -r -a servers <<<"$(pick_servers)"
 [ "${#servers[@]}" -gt 0 ] || { log "nothing to measure"; exit 1; }
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+raise_fd_limit
 if [ "$(ulimit -n)" -lt $((idle_conns + 64)) ]; then
   log "ulimit -n is $(ulimit -n), below $idle_conns connections: raise the hard limit"
   exit 1
 fi
-if [ "$(nproc)" -lt 2 ]; then
-  log "needs 2 CPUs (taskset -c 0 and 1)"
-  exit 1
-fi
+needs_two_cpus
 mkdir -p "$(dirname "$out")"
 wait_for_quiet
 started_at=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
-load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+load_before=$(loadavg3)
 {
   echo "# bench/run_tcp.sh raw results, $started_at, $command_line"
   echo "# servers: ${servers[*]}; runs $runs; duration $duration s; idle connections $idle_conns"
@@ -535,19 +451,19 @@ log "servers: ${servers[*]}; $runs round(s) of $duration s runs"
 
 for round in $(seq "$runs"); do
   # Rotate the order so that no server always runs first or after the same one.
-  order=("${servers[@]:$(((round - 1) % ${#servers[@]}))}" "${servers[@]:0:$(((round - 1) % ${#servers[@]}))}")
-  echo "# round $round start, loadavg $(cut -d' ' -f1-3 /proc/loadavg)" >>"$raw"
+  read -r -a order <<<"$(rotated "$round" "${servers[@]}")"
+  echo "# round $round start, loadavg $(loadavg3)" >>"$raw"
   for mode in $modes; do
     for row in "${rows[@]}"; do
       for s in "${order[@]}"; do
         # shellcheck disable=SC2086
-        measure "$round" "$mode" "$s" $row
+        measure_quiet PINGPONG pingpong "$round" "$mode" "$s" $row
       done
     done
   done
   for s in "${order[@]}"; do idle "$round" "$s"; done
 done
-echo "# end, loadavg $(cut -d' ' -f1-3 /proc/loadavg)" >>"$raw"
+echo "# end, loadavg $(loadavg3)" >>"$raw"
 
 write_report
 log "wrote $out"
