@@ -14,19 +14,20 @@
 # LINES (default 2000000, per throughput run), BURSTS (default 30),
 # PAUSE_MS (default 100, between bursts), LOG_DIR (default BUILD_DIR/logging-files:
 # the files are written there, on disk, and removed after each run),
-# MU_SOURCE_REV (names the sources when they are not a git checkout).
+# MU_SOURCE_REV (names the sources when they are not a git checkout),
+# OUT (default <repo>/bench/results/logging.md; the raw lines go beside it).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+source "$root/bench/bench_lib.sh"
 build=${BUILD_DIR:-$root/build-bench}
 runs=${RUNS:-3}
 lines=${LINES:-2000000}
 bursts=${BURSTS:-30}
 pause_ms=${PAUSE_MS:-100}
 log_dir=${LOG_DIR:-$build/logging-files}
-results=$root/bench/results
-raw=$results/logging_raw.txt
-out=$results/logging.md
+out=${OUT:-$root/bench/results/logging.md}
+raw=${out%.md}_raw.txt
 impls="async sync fprintf"
 
 build_it() {
@@ -64,26 +65,7 @@ run_all() {
 }
 
 make_table() {
-  awk '
-    function median(key,   n, i, j, v, a) {
-      n = count[key]
-      if (n == 0) return ""
-      for (i = 1; i <= n; ++i) a[i] = vals[key, i]
-      for (i = 2; i <= n; ++i) {
-        v = a[i]
-        for (j = i - 1; j >= 1 && a[j] > v; --j) a[j + 1] = a[j]
-        a[j + 1] = v
-      }
-      lo = a[1]
-      hi = a[n]
-      return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-    }
-    function fmt(v, scale, digits) {
-      if (v == "") return "n/a"
-      if (lo == hi) return sprintf("%." digits "f", v / scale)
-      return sprintf("%." digits "f (%." digits "f–%." digits "f)", v / scale, lo / scale,
-                     hi / scale)
-    }
+  awk "$bench_result_awk"'
     function row(bench, metric, label, unit, scale, digits,   line, i, impl) {
       split("async sync fprintf", impl_list, " ")
       line = "| " label " | " unit
@@ -92,10 +74,6 @@ make_table() {
         line = line " | " fmt(v, scale, digits)
       }
       print line " |"
-    }
-    $1 == "RESULT" {
-      key = $2 SUBSEP $4 SUBSEP $3
-      vals[key, ++count[key]] = $5
     }
     END {
       print "| measurement | unit | cmuduo async | cmuduo sync (log_file) | fprintf baseline |"
@@ -112,18 +90,7 @@ make_table() {
 }
 
 targets() {
-  awk '
-    function median(key,   n, i, j, v, a) {
-      n = count[key]
-      for (i = 1; i <= n; ++i) a[i] = vals[key, i]
-      for (i = 2; i <= n; ++i) {
-        v = a[i]
-        for (j = i - 1; j >= 1 && a[j] > v; --j) a[j + 1] = a[j]
-        a[j + 1] = v
-      }
-      return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-    }
-    $1 == "RESULT" { key = $2 SUBSEP $4 SUBSEP $3; vals[key, ++count[key]] = $5 }
+  awk "$bench_result_awk"'
     END {
       b = median("burst" SUBSEP "median_us" SUBSEP "async")
       r = median("throughput_t1" SUBSEP "rate" SUBSEP "async")
@@ -138,8 +105,8 @@ targets() {
 
 describe_machine() {
   local cpu rev
-  cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
-  rev=$(git -C "$root" describe --always --dirty 2>/dev/null || echo "${MU_SOURCE_REV:-unknown}")
+  cpu=$(cpu_model)
+  rev=$(source_rev "$root")
   echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "- machine: nproc=$(nproc), CPU: ${cpu:-unknown}, kernel: $(uname -sr);" \
     "files on $(df -T "$log_dir" | awk 'NR == 2 {print $2}') ($log_dir)"
@@ -155,14 +122,14 @@ describe_machine() {
   echo "- fprintf: the same line shape and length with a constant date column (no" \
     "clock read, no thread id)"
   echo "- load average (1, 5, 15 min) before: $load_before, after:" \
-    "$(cut -d' ' -f1-3 /proc/loadavg) (2 cores shared with other work: load" \
+    "$(loadavg3) (2 cores shared with other work: load" \
     "above ~1 lowers the numbers and widens the spread)"
 }
 
 main() {
   build_it
-  mkdir -p "$results" "$log_dir"
-  load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+  mkdir -p "$(dirname "$out")" "$log_dir"
+  load_before=$(loadavg3)
   run_all
   {
     echo "# Logging benchmarks"

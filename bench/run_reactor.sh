@@ -12,18 +12,19 @@
 # Environment: RUNS (default 5), BUILD_DIR (default <repo>/build-bench),
 # WAKEUP_SAMPLES (default 20000), TIMERS (default 1000000),
 # FUNCTORS (default 2000000), MU_SOURCE_REV (names the sources when they are
-# not a git checkout).
+# not a git checkout), OUT (default <repo>/bench/results/reactor.md; the raw
+# lines go beside it).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+source "$root/bench/bench_lib.sh"
 build=${BUILD_DIR:-$root/build-bench}
 runs=${RUNS:-5}
 wakeup_samples=${WAKEUP_SAMPLES:-20000}
 timers=${TIMERS:-1000000}
 functors=${FUNCTORS:-2000000}
-results=$root/bench/results
-raw=$results/reactor_raw.txt
-out=$results/reactor.md
+out=${OUT:-$root/bench/results/reactor.md}
+raw=${out%.md}_raw.txt
 impls="cmuduo libevent libuv"
 
 have_peers() {
@@ -33,15 +34,14 @@ have_peers() {
 
 install_peers() {
   have_peers && return 0
-  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  if ! apt_usable; then
     echo "run_reactor: libevent/libuv development files missing and apt-get is" \
       "not usable here: measuring cmuduo alone" >&2
     return 0
   fi
   local pkgs="libevent-dev libuv1-dev pkg-config"
-  export DEBIAN_FRONTEND=noninteractive
   # shellcheck disable=SC2086
-  apt-get install -y $pkgs || { apt-get update && apt-get install -y $pkgs; } ||
+  apt_install $pkgs ||
     echo "run_reactor: installing $pkgs failed: measuring cmuduo alone" >&2
 }
 
@@ -109,27 +109,7 @@ run_all() {
 
 # Medians per (bench, metric, impl) and one table row per (bench, metric).
 make_table() {
-  awk -v runs="$runs" '
-    function median(key,   n, i, j, v, a) {
-      n = count[key]
-      if (n == 0) return ""
-      for (i = 1; i <= n; ++i) a[i] = vals[key, i]
-      for (i = 2; i <= n; ++i) {
-        v = a[i]
-        for (j = i - 1; j >= 1 && a[j] > v; --j) a[j + 1] = a[j]
-        a[j + 1] = v
-      }
-      lo = a[1]
-      hi = a[n]
-      return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-    }
-    # "median (min-max)" of the cell whose median() was computed last.
-    function fmt(v, scale, digits) {
-      if (v == "") return "n/a"
-      if (lo == hi) return sprintf("%." digits "f", v / scale)
-      return sprintf("%." digits "f (%." digits "f–%." digits "f)", v / scale, lo / scale,
-                     hi / scale)
-    }
+  awk -v runs="$runs" "$bench_result_awk"'
     function row(bench, metric, label, unit, scale, digits, lower_better,
                  cm, best, v, i, impl, line, ratio) {
       split("libevent libuv libevent-alloc", peers, " ")
@@ -146,10 +126,6 @@ make_table() {
       else ratio = (cm == "" || best == "" || cm == 0) ? "n/a" : \
               sprintf("%.2f", lower_better ? best / cm : cm / best)
       print line " | " ratio " |"
-    }
-    $1 == "RESULT" {
-      key = $2 SUBSEP $4 SUBSEP $3
-      vals[key, ++count[key]] = $5
     }
     END {
       print "| benchmark | unit | cmuduo | libevent | libuv | libevent, evtimer_new | cmuduo vs best peer |"
@@ -170,12 +146,12 @@ make_table() {
 
 describe_machine() {
   local cpu kernel
-  cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+  cpu=$(cpu_model)
   kernel=$(uname -sr)
   echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "- machine: nproc=$(nproc), CPU: ${cpu:-unknown}, kernel: $kernel"
   local rev
-  rev=$(git -C "$root" describe --always --dirty 2>/dev/null || echo "${MU_SOURCE_REV:-unknown}")
+  rev=$(source_rev "$root")
   echo "- cmuduo: $rev" \
     "(Release), poller epoll;" \
     "libevent $(pkg-config --modversion libevent 2>/dev/null || echo absent)," \
@@ -186,7 +162,7 @@ describe_machine() {
     "CPU ${single[2]}"
   echo "- timers: each process adds then cancels the timers 3 times; cold is the" \
     "first round (the library grows its structures while timed), warm the third"
-  echo "- load average (1, 5, 15 min) before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg)" \
+  echo "- load average (1, 5, 15 min) before: $load_before, after: $(loadavg3)" \
     "(other work on the machine lowers the numbers and widens the spread)"
   echo "- last column: cmuduo / best peer for rates, best peer / cmuduo for" \
     "latencies: above 1 means cmuduo is better"
@@ -195,8 +171,8 @@ describe_machine() {
 main() {
   install_peers
   build_all
-  mkdir -p "$results"
-  load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+  mkdir -p "$(dirname "$out")"
+  load_before=$(loadavg3)
   run_all
   {
     echo "# Reactor benchmarks"
