@@ -13,6 +13,8 @@
 #   noise_max, quiet_wait                        wait_for_quiet_second
 #   noise_max, noise_retries, noise_budget, retries_used   measure_quiet
 
+# shellcheck shell=bash disable=SC2154 # the variables above are the script's
+
 log() { printf '[%s %s] %s\n' "$bench_name" "$(date +%T)" "$*" >&2; }
 
 # ---- setup ------------------------------------------------------------------
@@ -179,6 +181,7 @@ median_lines() {
 # METRIC VALUE"): collects them; median(BENCH SUBSEP METRIC SUBSEP IMPL) is
 # the median ("" if none) and sets lo and hi; fmt(V, SCALE, DIGITS) shows the
 # cell whose median was taken last as "median (min–max)".
+# shellcheck disable=SC2034,SC2016 # awk text for the scripts' awk calls
 bench_result_awk='
     function median(key,   n, i, j, v, a) {
       n = count[key]

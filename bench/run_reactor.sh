@@ -17,6 +17,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=SCRIPTDIR/bench_lib.sh
 source "$root/bench/bench_lib.sh"
 build=${BUILD_DIR:-$root/build-bench}
 runs=${RUNS:-5}

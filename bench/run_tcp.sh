@@ -34,6 +34,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=SCRIPTDIR/bench_lib.sh
 source "$root/bench/bench_lib.sh"
 bench_name=run_tcp
 quick=${QUICK:-0}
