@@ -31,9 +31,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# shellcheck source=bench/bench_lib.sh
+source "$root/bench/bench_lib.sh"
 need() { # COMMAND PACKAGE
-  command -v "$1" >/dev/null 2>&1 && return 0
-  apt-get install -y "$2" >&2 || { apt-get update >&2 && apt-get install -y "$2" >&2; }
+  command -v "$1" >/dev/null 2>&1 || apt_install "$2" >&2
 }
 need perf linux-perf
 need wrk wrk
