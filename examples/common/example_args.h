@@ -19,10 +19,14 @@ typedef struct example_args {
 } example_args_t;
 
 /* True if `ip` is an address -a takes: a numeric IPv4 or IPv6 one ("::1" or
- * "[::1]"), never a host name, which would need a blocking lookup. */
-static inline bool example_addr_ok(const char *ip) {
+ * "[::1]"), never a host name, which would need a blocking lookup. Otherwise
+ * says why on stderr (the caller then prints its usage and exits 2). */
+static inline bool example_addr_ok(const char *prog, const char *ip) {
   mu_inet_address_t a;
-  return mu_inet_address_from_ip_port(&a, ip, 0) == 0;
+  if (mu_inet_address_from_ip_port(&a, ip, 0) == 0)
+    return true;
+  fprintf(stderr, "%s: -a %s: not a numeric IPv4 or IPv6 address\n", prog, ip);
+  return false;
 }
 
 /* The address to listen on: `ip` (checked with example_addr_ok beforehand)
@@ -75,12 +79,9 @@ static inline example_args_t example_parse_args(int argc, char **argv, int defau
       a.port = (int)v;
     } else if (opt == 't' && !bad && v >= 0 && v <= 1024) {
       a.threads = (int)v;
-    } else if (opt == 'a' && example_addr_ok(optarg)) {
+    } else if (opt == 'a' && example_addr_ok(argv[0], optarg)) {
       a.addr = optarg;
     } else {
-      if (opt == 'a')
-        fprintf(stderr, "%s: -a %s: not a numeric IPv4 or IPv6 address\n", argv[0],
-                optarg);
       fprintf(opt == 'h' ? stdout : stderr,
               "%s\nusage: %s [-p PORT] [-t IO_THREADS] [-a ADDR] [--log-dir DIR]\n"
               "  -p PORT        port to listen on (default %d)\n"

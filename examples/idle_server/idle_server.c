@@ -139,12 +139,9 @@ int main(int argc, char **argv) {
       threads = v;
     } else if (c == 'i' && v > 0 && v <= 3600) {
       g_idle_seconds = v;
-    } else if (c == 'a' && example_addr_ok(optarg)) {
+    } else if (c == 'a' && example_addr_ok(argv[0], optarg)) {
       ip = optarg;
     } else {
-      if (c == 'a')
-        fprintf(stderr, "%s: -a %s: not a numeric IPv4 or IPv6 address\n", argv[0],
-                optarg);
       fprintf(c == 'h' ? stdout : stderr,
               "usage: %s [-p PORT] [-t IO_THREADS] [-i IDLE_SECONDS] [-a ADDR]"
               " [--log-dir DIR]\n",
