@@ -207,3 +207,51 @@ bench_result_awk='
       vals[key, ++count[key]] = $5
     }
 '
+
+# ---- comparing two servers' runs --------------------------------------------
+
+# compare_runs "A1 A2 ..." "B1 B2 ..." higher|lower: whether A's runs are
+# better than B's beyond what the spread between runs explains (a two-sided
+# Mann-Whitney U test, exact, at the 5% level; "higher" or "lower" says which
+# way is better). Prints one word and the figures behind it:
+#   "better (P=0.96, p=0.008)", "worse (...)" or "tie (...)"
+# P: the share of (A run, B run) pairs in which A's run is the better one,
+# ties counted half (0.5 when neither is ahead); p: the chance of a split at
+# least this lopsided if both came from the same distribution. Medians alone
+# cannot tell a difference from run-to-run noise; this can. "-" if either
+# side has no runs.
+compare_runs() {
+  awk -v a="$1" -v b="$2" -v way="$3" 'BEGIN {
+    n = split(a, x, " "); m = split(b, y, " ")
+    if (n == 0 || m == 0) { print "-"; exit }
+    u = 0 # pairs A wins, ties half
+    for (i = 1; i <= n; ++i)
+      for (j = 1; j <= m; ++j) {
+        d = (way == "higher") ? x[i] - y[j] : y[j] - x[i]
+        u += (d > 0) ? 1 : (d == 0 ? 0.5 : 0)
+      }
+    # c[j, k]: orderings of i A runs and j B runs with U = k, built row by row.
+    for (j = 0; j <= m; ++j) prev[j, 0] = 1
+    for (i = 1; i <= n; ++i) {
+      for (j = 0; j <= m; ++j)
+        for (k = 0; k <= i * j; ++k) {
+          v = (k - j >= 0 && k - j <= (i - 1) * j) ? prev[j, k - j] : 0
+          if (j > 0 && k <= i * (j - 1)) v += cur[j - 1, k]
+          cur[j, k] = v
+        }
+      delete prev
+      for (key in cur) prev[key] = cur[key]
+      delete cur
+    }
+    total = 0; lo = 0; hi = 0
+    for (k = 0; k <= n * m; ++k) {
+      total += prev[m, k]
+      if (k <= int(u)) lo += prev[m, k]
+      if (k >= u) hi += prev[m, k]
+    }
+    p = 2 * ((lo < hi ? lo : hi) / total); if (p > 1) p = 1
+    share = u / (n * m)
+    word = (p < 0.05) ? (share > 0.5 ? "better" : "worse") : "tie"
+    printf "%s (P=%.2f, p=%.3f)\n", word, share, p
+  }'
+}

@@ -460,6 +460,47 @@ targets() {
   done
 }
 
+# best_nginx_name KIND CONNS FIELD max|min: which nginx config best_nginx took.
+best_nginx_name() {
+  local s v best=- name=
+  for s in nginx nginx-nopush; do
+    v=$(median_of "$s" "$1" "$2" "$3")
+    [ "$v" = - ] && continue
+    if [ "$best" = - ] || awk -v v="$v" -v b="$best" -v w="$4" \
+      'BEGIN { exit !(w == "max" ? v > b : v < b) }'; then best=$v name=$s; fi
+  done
+  echo "$name"
+}
+
+values_of() { # SERVER KIND CONNS FIELD: the kept runs' values, space-separated
+  grep "^RESULT .* server=$1 kind=$2 conns=$3 " "$raw" | grep -o " $4=[^ ]*" | cut -d= -f2 |
+    tr '\n' ' '
+}
+
+# runs_cell KIND CONNS FIELD max|min: compare_runs of cmuduo's runs against
+# those of the nginx config with the better median.
+runs_cell() {
+  local peer
+  peer=$(best_nginx_name "$1" "$2" "$3" "$4")
+  [ -n "$peer" ] || { echo -; return; }
+  echo "$(compare_runs "$(values_of cmuduo "$1" "$2" "$3")" "$(values_of "$peer" "$1" "$2" "$3")" \
+    "$([ "$4" = max ] && echo higher || echo lower)") vs $peer"
+}
+
+# The runs behind each ratio of targets(): is cmuduo's difference from the
+# better nginx larger than the spread between runs?
+runs_table() {
+  printf '| test | conns | req/s | p99 | server CPU | machine CPU |\n'
+  printf '|---|---:|---|---|---|---|\n'
+  local row k c
+  for row in $rows; do
+    k=${row%%:*} c=${row#*:}
+    printf '| %s | %s | %s | %s | %s | %s |\n' "$(label_of "$k")" "$c" \
+      "$(runs_cell "$k" "$c" rps max)" "$(runs_cell "$k" "$c" p99_ms min)" \
+      "$(runs_cell "$k" "$c" cpu_us_per_req min)" "$(runs_cell "$k" "$c" all_cpu_us_per_req min)"
+  done
+}
+
 verdict() { # RATIO ge|le LIMIT
   awk -v r="$1" -v op="$2" -v l="$3" 'BEGIN {
     if (r == "-") print ""; else if (op == "ge" ? r >= l : r <= l) print "(met)"; else print "(**missed**)" }'
@@ -516,6 +557,14 @@ write_report() {
     echo
     targets
     echo
+    echo "Each ratio against the spread of the runs behind it: a two-sided"
+    echo "Mann-Whitney U test of cmuduo's runs against the better nginx's (exact, 5%"
+    echo "level; \`compare_runs\` in bench/bench_lib.sh). \"better\" or \"worse\": the"
+    echo "difference is larger than run-to-run noise explains; \"tie\": it is not. P is"
+    echo "the share of run pairs in which cmuduo's run was the better one."
+    echo
+    runs_table
+    echo
     echo "## Requests per second (median; higher is better)"
     echo
     metric_table rps %.0f max
@@ -564,6 +613,19 @@ write_report() {
 }
 
 # ---- main ------------------------------------------------------------------------------
+
+# COMPARE_ONLY=RAW: measure nothing; print the target tables (medians, and the
+# runs compared) from the raw lines of an earlier run.
+if [ -n "${COMPARE_ONLY:-}" ]; then
+  raw=$COMPARE_ONLY
+  rows=$(sed -n 's/^# servers: .*; rows: \(.*\); runs .*/\1/p' "$raw")
+  echo "From \`$raw\`:$(head -n 1 "$raw" | cut -d, -f2-)"
+  echo
+  targets
+  echo
+  runs_table
+  exit 0
+fi
 
 install_tools
 for t in wrk curl taskset ss; do

@@ -258,6 +258,35 @@ median_of() { # KIND FILTER... FIELD: median of FIELD over raw lines matching al
   grep -o " $field=[^ ]*" <<<"$lines" | cut -d= -f2 | median_lines
 }
 
+values_of() { # KIND FILTER... FIELD: the values of FIELD, space-separated
+  local kind=$1 field=${!#} lines f
+  lines=$(grep "^$kind " "$raw" || true)
+  for f in "${@:2:$#-2}"; do lines=$(grep -- " $f " <<<"$lines " || true); done
+  grep -o " $field=[^ ]*" <<<"$lines" | cut -d= -f2 | tr '\n' ' '
+}
+
+# best_peer BLOCK SESSIONS FIELD higher|lower: the peer (not cmuduo, not the
+# bare epoll loop) with the best median of FIELD on the shared core.
+best_peer() {
+  local s v best='' bestv=''
+  for s in "${servers[@]}"; do
+    [[ $s == cmuduo || $s == epoll ]] && continue
+    v=$(median_of PINGPONG mode=shared "server=$s" "block=$1" "sessions=$2" "$3")
+    [[ $v == - ]] && continue
+    if [[ -z $best ]] || awk -v v="$v" -v b="$bestv" -v w="$4" \
+      'BEGIN { exit !(w == "higher" ? v > b : v < b) }'; then best=$s bestv=$v; fi
+  done
+  echo "$best"
+}
+
+# runs_vs BLOCK SESSIONS PEER FIELD higher|lower: compare_runs of cmuduo's
+# runs against PEER's on the shared core.
+runs_vs() {
+  [[ -n $3 ]] || { echo -; return; }
+  compare_runs "$(values_of PINGPONG mode=shared server=cmuduo "block=$1" "sessions=$2" "$4")" \
+    "$(values_of PINGPONG mode=shared "server=$3" "block=$1" "sessions=$2" "$4")" "$5"
+}
+
 rows=("16384 1" "16384 10" "16384 100" "16384 1000" "4096 100")
 
 table() { # MODE FIELD
@@ -290,12 +319,18 @@ targets() {
     echo "(not run: MODES=\"$modes\")"
     return
   fi
-  printf '| block | sessions | cmuduo MiB/s | best peer MiB/s | cmuduo / best peer | cmuduo / epoll | cmuduo CPU s/GiB | best peer CPU s/GiB | cmuduo / best peer CPU, exact run time | throughput target | CPU target |\n'
-  printf '|---|---|---:|---|---:|---:|---:|---|---:|---|---|\n'
+  printf '| block | sessions | cmuduo MiB/s | best peer MiB/s | cmuduo / best peer | cmuduo / epoll | cmuduo CPU s/GiB | best peer CPU s/GiB | cmuduo / best peer CPU, exact run time | throughput target | CPU target | runs: MiB/s vs best peer | runs: MiB/s vs epoll | runs: CPU/GiB vs best peer |\n'
+  printf '|---|---|---:|---|---:|---:|---:|---|---:|---|---|---|---|---|\n'
   for row in "${rows[@]}"; do
     # shellcheck disable=SC2086
     set -- $row
-    local line="" s f
+    local line="" s f peer cpu_peer runs_t runs_e runs_c
+    peer=$(best_peer "$1" "$2" mibs higher)
+    cpu_peer=$(best_peer "$1" "$2" cpu_s_per_gib lower)
+    runs_t=$(runs_vs "$1" "$2" "$peer" mibs higher)
+    runs_e=-
+    [[ " ${servers[*]} " == *" epoll "* ]] && runs_e=$(runs_vs "$1" "$2" epoll mibs higher)
+    runs_c=$(runs_vs "$1" "$2" "$cpu_peer" cpu_s_per_gib lower)
     for s in "${servers[@]}"; do
       line+="$s"
       for f in mibs cpu_s_per_gib sched_s_per_gib; do
@@ -303,7 +338,8 @@ targets() {
       done
       line+=";"
     done
-    awk -v line="$line" -v b="$(($1 / 1024)) KiB" -v s="$2" 'BEGIN {
+    awk -v line="$line" -v b="$(($1 / 1024)) KiB" -v s="$2" -v rt="$runs_t" -v re_="$runs_e" \
+      -v rc="$runs_c" 'BEGIN {
       n = split(line, e, ";"); best = -1; bestcpu = -1; bestsch = -1
       for (i = 1; i < n; ++i) {
         split(e[i], f, " ")
@@ -317,9 +353,9 @@ targets() {
       rb = mu / best; re = (ep > 0) ? mu / ep : 0
       tp = (rb >= 1 && (ep == 0 || re >= 0.97)) ? "met" : "**not met**"
       ct = (mucpu <= bestcpu) ? "met" : "**not met**"
-      printf "| %s | %s | %.1f | %.1f (%s) | %.3f | %s | %.3f | %.3f (%s) | %.3f | %s | %s |\n",
+      printf "| %s | %s | %.1f | %.1f (%s) | %.3f | %s | %.3f | %.3f (%s) | %.3f | %s | %s | %s | %s | %s |\n",
         b, s, mu, best, bestname, rb, (ep > 0) ? sprintf("%.3f", re) : "-", mucpu, bestcpu,
-        bestcpuname, (bestsch > 0) ? musch / bestsch : 0, tp, ct
+        bestcpuname, (bestsch > 0) ? musch / bestsch : 0, tp, ct, rt, re_, rc
     }'
   done
 }
@@ -429,6 +465,18 @@ write_report() {
 }
 
 # ---- main ------------------------------------------------------------------------------
+
+# COMPARE_ONLY=RAW: measure nothing; print the one-core target table (medians,
+# and the runs compared) from the raw lines of an earlier run.
+if [ -n "${COMPARE_ONLY:-}" ]; then
+  raw=$COMPARE_ONLY
+  read -r -a servers <<<"$(sed -n 's/^# servers: \([^;]*\);.*/\1/p' "$raw")"
+  modes=shared
+  echo "From \`$raw\`:$(head -n 1 "$raw" | cut -d, -f2-)"
+  echo
+  targets
+  exit 0
+fi
 
 install_peers
 build_all
