@@ -8,7 +8,7 @@ CTEST_FLAGS ?= --output-on-failure -j$(JOBS)
 DEMO ?= echo_server
 DEMO_ARGS ?=
 
-.PHONY: all run test test-asan test-tsan bench format format-check install clean
+.PHONY: all run test test-asan test-tsan coverage bench format format-check install clean
 
 all:
 	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -36,6 +36,10 @@ test-asan:
 test-tsan:
 	$(call build_and_test,build-tsan,-DMU_SANITIZE=thread -DMU_BUILD_BENCH=OFF)
 
+# Line coverage of src/ by the whole suite (both pollers): a table per file.
+coverage:
+	bash tests/coverage/coverage.sh
+
 bench:
 	bash bench/run.sh
 
@@ -49,7 +53,7 @@ install: all
 	cmake --install build
 
 clean:
-	rm -rf build build-release build-asan build-tsan
+	rm -rf build build-release build-asan build-tsan build-cov
 
 # libFuzzer targets (fuzz/fuzz_*.c; clang installed by fuzz/run.sh if missing):
 #   make fuzz      300 s per target (FUZZ_SECONDS to change)

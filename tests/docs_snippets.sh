@@ -24,7 +24,8 @@
 # is either compiled or explicitly excused. Every mu_/MU_ name in a guide's
 # text must exist in include/ or src/. Flags: -std=gnu11 -Wall -Wextra
 # -Werror; a sanitizer build's flags are added (from <build dir>/CMakeCache.txt)
-# so the programs run under the same sanitizer as the rest of the suite.
+# so the programs run under the same sanitizer as the rest of the suite (and
+# --coverage in a coverage build, tests/coverage/coverage.sh).
 set -euo pipefail
 
 src=$(cd "${1:?usage: docs_snippets.sh <source dir> <build dir>}" && pwd)
@@ -57,6 +58,8 @@ if [[ -f $cache ]]; then
       -fno-omit-frame-pointer) ;;
     thread) sanitize=(-fsanitize=thread -fno-omit-frame-pointer) ;;
   esac
+  # A coverage build's library needs gcov's runtime at link time.
+  if grep -q '^CMAKE_C_FLAGS:[A-Z]*=.*--coverage' "$cache"; then sanitize+=(--coverage); fi
 fi
 cflags=(-std=gnu11 -Wall -Wextra -Werror -g "${sanitize[@]}" -I "$src/include")
 libs=("$lib" -lpthread -lm)
