@@ -415,16 +415,24 @@ runs_row() { # SERVER KIND
   [ "$1" != nginx-nopush ] || [ "$2" != hello ]
 }
 
-# best_nginx KIND CONNS FIELD max|min: the better median of the nginx configs.
-best_nginx() {
-  local s v best=-
+# best_nginx_name KIND CONNS FIELD max|min: the nginx config with the better
+# median (empty if neither ran the row).
+best_nginx_name() {
+  local s v best=- name=''
   for s in nginx nginx-nopush; do
     v=$(median_of "$s" "$1" "$2" "$3")
     [ "$v" = - ] && continue
     if [ "$best" = - ] || awk -v v="$v" -v b="$best" -v w="$4" \
-      'BEGIN { exit !(w == "max" ? v > b : v < b) }'; then best=$v; fi
+      'BEGIN { exit !(w == "max" ? v > b : v < b) }'; then best=$v name=$s; fi
   done
-  echo "$best"
+  echo "$name"
+}
+
+# best_nginx KIND CONNS FIELD max|min: that better median ("-" if none).
+best_nginx() {
+  local name
+  name=$(best_nginx_name "$@")
+  if [ -n "$name" ]; then median_of "$name" "$1" "$2" "$3"; else echo -; fi
 }
 
 # metric_table FIELD FORMAT max|min: a row per test, a column per server,
@@ -458,18 +466,6 @@ targets() {
       "$r" "$(verdict "$r" ge 1)" "$p" "$(verdict "$p" le 1)" "$u" "$(verdict "$u" le 0.9)" \
       "$a" "$(verdict "$a" le 0.9)"
   done
-}
-
-# best_nginx_name KIND CONNS FIELD max|min: which nginx config best_nginx took.
-best_nginx_name() {
-  local s v best=- name=
-  for s in nginx nginx-nopush; do
-    v=$(median_of "$s" "$1" "$2" "$3")
-    [ "$v" = - ] && continue
-    if [ "$best" = - ] || awk -v v="$v" -v b="$best" -v w="$4" \
-      'BEGIN { exit !(w == "max" ? v > b : v < b) }'; then best=$v name=$s; fi
-  done
-  echo "$name"
 }
 
 values_of() { # SERVER KIND CONNS FIELD: the kept runs' values, space-separated
