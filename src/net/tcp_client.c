@@ -123,6 +123,13 @@ void mu_tcp_client_connect(mu_tcp_client_t *c) {
   run_with_ref(c, mu_tcp_client_connect_in_loop);
 }
 
+static void mu_tcp_client_stop_in_loop(void *p) {
+  mu_tcp_client_t *c = p;
+  if (!c->freed)
+    mu_connector_stop(c->connector);
+  client_unref(c);
+}
+
 void mu_tcp_client_disconnect(mu_tcp_client_t *c) {
   atomic_store(&c->connect, false);
   mu_tcp_connection_t *conn = mu_tcp_client_connection_ref(c);
@@ -130,13 +137,8 @@ void mu_tcp_client_disconnect(mu_tcp_client_t *c) {
     mu_tcp_connection_shutdown(conn);
     mu_tcp_connection_unref(conn);
   }
-}
-
-static void mu_tcp_client_stop_in_loop(void *p) {
-  mu_tcp_client_t *c = p;
-  if (!c->freed)
-    mu_connector_stop(c->connector);
-  client_unref(c);
+  /* A connector still retrying (no connection yet) would connect anyway. */
+  run_with_ref(c, mu_tcp_client_stop_in_loop);
 }
 
 void mu_tcp_client_stop(mu_tcp_client_t *c) {
@@ -156,6 +158,12 @@ mu_tcp_connection_t *mu_tcp_client_connection_ref(mu_tcp_client_t *c) {
 /* The connector succeeded: wrap the socket in a connection. */
 static void mu_tcp_client_new_connection(int fd, void *arg) {
   mu_tcp_client_t *c = arg;
+  /* stop() or disconnect() from another thread came before its connector
+   * stop could run here: that wish wins over a connect finishing meanwhile. */
+  if (!atomic_load(&c->connect)) {
+    mu_sockets_close(fd);
+    return;
+  }
   mu_inet_address_t peer;
   if (mu_sockets_get_peer_addr(fd, &peer) != 0)
     peer = mu_inet_address_any(0);
