@@ -115,8 +115,12 @@ int mu_sockets_set_reuse_port(int fd, bool on) {
 int mu_sockets_tcp_info_string(int fd, char *buf, size_t len) {
   struct tcp_info ti;
   socklen_t n = sizeof ti;
-  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &n) < 0)
-    return -errno;
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &n) < 0) {
+    int err = errno;
+    if (len > 0) /* a caller that prints it anyway prints nothing */
+      buf[0] = '\0';
+    return -err;
+  }
   snprintf(buf, len,
            "unrecovered=%u rto=%u ato=%u snd_mss=%u rcv_mss=%u lost=%u retrans=%u "
            "rtt=%u rttvar=%u ssthresh=%u cwnd=%u total_retrans=%u",

@@ -123,10 +123,12 @@ void mu_tcp_connection_stop_read(mu_tcp_connection_t *conn);
 /* Loop thread only. */
 bool mu_tcp_connection_is_reading(const mu_tcp_connection_t *conn);
 
-/* Socket options; 0 or -errno. Thread-safe. */
+/* Socket options; 0 or -errno. Thread-safe. SO_KEEPALIVE is on for every
+ * connection from the start (as in muduo); TCP_NODELAY is off. */
 int mu_tcp_connection_set_tcp_no_delay(mu_tcp_connection_t *conn, bool on);
 int mu_tcp_connection_set_keep_alive(mu_tcp_connection_t *conn, bool on);
-/* TCP_INFO as text (see the kernel's struct tcp_info); 0 or -errno. */
+/* TCP_INFO as text (see the kernel's struct tcp_info), cut to fit `len`
+ * with its NUL; 0 or -errno (and an empty string when len > 0). */
 int mu_tcp_connection_tcp_info(const mu_tcp_connection_t *conn, char *buf, size_t len);
 
 /* User state, freed with free_fn (may be NULL) when replaced or when the

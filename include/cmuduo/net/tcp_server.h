@@ -51,7 +51,11 @@ void mu_tcp_server_set_message_callback(mu_tcp_server_t *server, mu_message_fn f
                                         void *arg);
 void mu_tcp_server_set_write_complete_callback(mu_tcp_server_t *server,
                                                mu_write_complete_fn fn, void *arg);
-/* Called when a connection's output queue crosses `mark` bytes upwards. */
+/* Called when a connection's output queue crosses `mark` bytes upwards (once
+ * per crossing; 0 disables), in the connection's loop thread, from inside the
+ * send that crossed it (muduo queues the call instead): the callback may send,
+ * stop reading or close. mu_tcp_connection_set_high_water_mark overrides the
+ * mark for one connection. */
 void mu_tcp_server_set_high_water_mark_callback(mu_tcp_server_t *server,
                                                 mu_high_water_mark_fn fn, void *arg,
                                                 size_t mark);
