@@ -218,8 +218,17 @@ static bool valid_reason(const char *s) {
   return true;
 }
 
+/* Status, fields and body change only while the response is being built:
+ * after begin() or a finishing call they would be dropped unseen (and left
+ * in storage the next response reuses), or race with the loop. */
+static bool building(const mu_http_response_t *r) {
+  return atomic_load_explicit(&r->state, memory_order_relaxed) == MU_RESP_BUILDING;
+}
+
 int mu_http_response_set_status(mu_http_response_t *resp, int status,
                                 const char *reason) {
+  if (!building(resp))
+    return -EINVAL;
   if (status < 100 || status > 599 || status == 101)
     return -EINVAL;
   char *copy = NULL;
@@ -268,6 +277,8 @@ static bool valid_value(const char *s, size_t *len) {
 int mu_http_response_add_header(mu_http_response_t *resp, const char *name,
                                 const char *value) {
   size_t nl, vl;
+  if (!building(resp))
+    return -EINVAL;
   if (name == NULL || value == NULL || !valid_name(name, &nl) || !valid_value(value, &vl))
     return -EINVAL;
   if (strcasecmp(name, "Content-Length") == 0 ||
@@ -300,6 +311,8 @@ void mu_http_response_set_close(mu_http_response_t *resp, bool close) {
 }
 
 int mu_http_response_append_body(mu_http_response_t *resp, const void *data, size_t len) {
+  if (!building(resp))
+    return -EINVAL;
   if (len == 0)
     return 0;
   acquire_storage(resp, &resp->body);

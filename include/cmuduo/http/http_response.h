@@ -23,6 +23,14 @@
  * caller must not touch it again. Calls made from a thread other than the
  * connection's loop are carried there with queue_in_loop.
  *
+ * Calls in the wrong state return -EINVAL and change nothing: set_status,
+ * add_header, set_content_type and append_body after begin or a finishing
+ * call; send, send_text, send_file and begin after begin or a finishing call;
+ * write and end before begin or after end. After a finishing call this
+ * holds only in the connection's loop thread until the caller returns to the
+ * loop: later, or in another thread, the response may already be answering
+ * the next request.
+ *
  * If the connection closes before the response is finished, the calls still
  * succeed as far as the caller can tell (or return -ECONNRESET, as documented
  * on each) and the response is freed when it is finished: an async handler
