@@ -167,12 +167,14 @@ static void release_storage(http_loop_t *lp, mu_buffer_t *b) {
 }
 
 /* Storage for an empty buffer from the loop's spares, when called in the
- * loop thread and one is there; otherwise the buffer allocates as usual. */
+ * loop thread and one is there; otherwise the buffer allocates as usual.
+ * The loop is compared, not asked: an async handler may build its response
+ * after mu_http_server_free, when an I/O loop is gone. */
 static void acquire_storage(mu_http_response_t *r, mu_buffer_t *b) {
   if (b->data != NULL)
     return;
   http_loop_t *lp = r->hc->lp;
-  if (mu_event_loop_is_in_loop_thread(lp->loop) && lp->nspare > 0)
+  if (mu_event_loop_of_current_thread() == lp->loop && lp->nspare > 0)
     *b = lp->spare[--lp->nspare];
 }
 
