@@ -460,6 +460,15 @@ static void sweep(void *arg) {
   const http_shared_t *sh = lp->sh;
   int64_t now = mu_timestamp_mono_now().us;
   for (http_conn_t *hc = lp->conns; hc != NULL; hc = hc->next) {
+    /* Response bytes that left since the last pass restart the idle, stalled
+     * stream and linger clocks: those are for a peer that stopped reading,
+     * not for a slow download. */
+    uint64_t sent = mu_tcp_connection_bytes_sent(hc->conn);
+    bool moved = sent != hc->last_sent;
+    hc->last_sent = sent;
+    if (moved && (hc->phase == MU_HC_IDLE || hc->phase == MU_HC_PENDING ||
+                  hc->phase == MU_HC_CLOSING))
+      hc->t_mark_us = now;
     switch (hc->phase) {
       case MU_HC_IDLE:
         if (expired(now, hc->t_mark_us,
