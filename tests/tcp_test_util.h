@@ -220,24 +220,38 @@ static inline rlim_t tt_raise_nofile(rlim_t want) {
   return rl.rlim_cur;
 }
 
+static inline int tt_int_cmp(const void *a, const void *b) {
+  int x = *(const int *)a, y = *(const int *)b;
+  return (x > y) - (x < y);
+}
+
 /* Leaves the process exactly `free_fds` free descriptors: the soft limit is
- * set past the lowest free one, plus any already open above it. The old
- * limit goes to *saved (setrlimit it back to free descriptors again). */
+ * set past the lowest free one, plus the open ones that then fall below it
+ * (an open descriptor at or past the new limit takes no slot under it). The
+ * old limit goes to *saved (setrlimit it back to free descriptors again). */
 static inline void tt_lower_fd_limit(struct rlimit *saved, int free_fds) {
+  enum { k_max_open = 4096 };
+  static int open_fds[k_max_open]; /* test code, one caller at a time */
   CHECK(getrlimit(RLIMIT_NOFILE, saved) == 0);
   int lowest = dup(0);
   CHECK(lowest >= 0);
   close(lowest);
-  int above = 0;
+  int n = 0;
   DIR *d = opendir("/proc/self/fd");
   CHECK(d != NULL);
   for (struct dirent *e; (e = readdir(d)) != NULL;) {
-    if (e->d_name[0] != '.' && atoi(e->d_name) > lowest)
-      above++;
+    if (e->d_name[0] != '.' && atoi(e->d_name) > lowest) {
+      CHECK(n < k_max_open);
+      open_fds[n++] = atoi(e->d_name);
+    }
   }
   closedir(d); /* the directory's own fd was `lowest` */
+  qsort(open_fds, (size_t)n, sizeof open_fds[0], tt_int_cmp);
+  int limit = lowest + free_fds; /* slots [lowest, limit): free_fds free so far */
+  for (int i = 0; i < n && open_fds[i] < limit; ++i)
+    limit++; /* that open one took a slot: one more to keep free_fds free */
   struct rlimit low = *saved;
-  low.rlim_cur = (rlim_t)(lowest + free_fds + above);
+  low.rlim_cur = (rlim_t)limit;
   CHECK(low.rlim_cur < saved->rlim_cur);
   CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
 }
