@@ -58,6 +58,14 @@ static void test_no_threads(mu_event_loop_t *base) {
   mu_event_loop_thread_pool_t *pool = mu_event_loop_thread_pool_new(base, "empty");
   CHECK(pool != NULL);
   CHECK(!mu_event_loop_thread_pool_started(pool));
+  /* Before start every loop asked for is the base loop. */
+  CHECK(mu_event_loop_thread_pool_get_next_loop(pool) == base);
+  CHECK(mu_event_loop_thread_pool_get_loop_for_hash(pool, 12345) == base);
+  size_t before = 0;
+  mu_event_loop_t *const *unstarted =
+      mu_event_loop_thread_pool_get_all_loops(pool, &before);
+  CHECK_EQ(before, 1);
+  CHECK(unstarted[0] == base);
   mu_event_loop_thread_pool_set_thread_num(pool, -2); /* taken as 0 */
   CHECK_EQ(mu_event_loop_thread_pool_thread_num(pool), 0);
   CHECK_EQ(mu_event_loop_thread_pool_start(pool, on_init, &log), 0);
