@@ -124,6 +124,8 @@ static void test_parse(void) {
       "",
       "[]:80",
       "[1.2.3.4]:80",
+      /* longer than any IPv6 text: refused before it is copied */
+      "[0000:0000:0000:0000:0000:0000:0000:0000:0000:0000:0000]:80",
   };
   for (size_t i = 0; i < sizeof k_bad / sizeof k_bad[0]; ++i) {
     mu_inet_address_t a;
@@ -198,6 +200,9 @@ static void test_loopback_and_sockaddr(void) {
   char small[5] = "zzzz";
   mu_inet_address_to_ip(&a, small, sizeof small);
   CHECK_STREQ(small, ""); /* does not fit: empty, not garbage */
+  char none[1] = {'z'};
+  CHECK(mu_inet_address_to_ip(&a, none, 0) == none);
+  CHECK_EQ(none[0], 'z'); /* no room at all: nothing written */
 }
 
 /* ---- resolution ----------------------------------------------------------- */
