@@ -597,6 +597,11 @@ static int apply_fields(mu_http_parser_t *p, mu_http_request_t *r) {
     }
     p->remaining = len;
   }
+  /* RFC 9110 §9.3.6: a CONNECT request has no content; what follows its head
+   * belongs to the tunnel. Reading a body there would take tunnel bytes that
+   * parsers that switch to the tunnel at once (llhttp) leave alone. */
+  if (r->method == MU_HTTP_METHOD_CONNECT && (r->chunked || p->remaining > 0))
+    return fail(p, 400, "CONNECT request with content");
   if (p->minor == 0) {
     r->keep_alive = f.conn_keep_alive && !f.conn_close;
   } else {

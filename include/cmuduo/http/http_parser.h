@@ -192,6 +192,9 @@ bool mu_http_parser_idle(const mu_http_parser_t *p);
  *      Content-Length not 1*DIGIT, or several that differ, even as a list in
  *        one field: 400 (§6.3 item 5); the same value repeated is accepted
  *        (RFC 9110 §8.6). A length above max_body: 413.
+ *      CONNECT with Transfer-Encoding or a Content-Length above 0: 400 (RFC
+ *        9110 §9.3.6: a CONNECT request has no content; the bytes after its
+ *        head are the tunnel's, as llhttp takes them).
  *  - Chunked body: chunk-size is 1*HEXDIG (no sign, no 0x, no spaces before
  *    it), chunk extensions follow RFC 9112 §7.1.1 exactly and are ignored, the
  *    data is followed by CRLF exactly; a size past max_body is 413. Trailer
