@@ -15,7 +15,9 @@
 // llhttp hands the rest of the bytes to a tunnel), error <code> @<offset>.
 
 process.noDeprecation = true;
-const { HTTPParser, allMethods } = process.binding('http_parser');
+const binding = process.binding('http_parser');
+const { HTTPParser } = binding;
+const allMethods = binding.allMethods || binding.methods; // older Node versions lack allMethods
 
 function esc(s) {
   // s is a latin1 string (one char per byte) or a Buffer
