@@ -648,11 +648,17 @@ static void op_run(void *p) {
     case OP_BEGIN:
       begin_in_loop(r);
       break;
-    case OP_WRITE:
+    case OP_WRITE: {
       atomic_fetch_sub_explicit(&r->xq, op->len, memory_order_relaxed);
+      /* The writer's thread already told it 0 or 1; only the OP_CHECK_DRAIN
+       * that comes with a 1 may arm the drain callback (armed here too, it
+       * came unasked, or twice). */
+      bool armed = r->drain_wait;
       if (r->state == MU_RESP_STREAMING)
         write_in_loop(r, op->data, op->len);
+      r->drain_wait = armed;
       break;
+    }
     case OP_CHECK_DRAIN:
       check_drain_in_loop(r);
       break;
