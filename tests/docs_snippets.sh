@@ -30,7 +30,7 @@ set -euo pipefail
 
 src=$(cd "${1:?usage: docs_snippets.sh <source dir> <build dir>}" && pwd)
 build=$(cd "${2:?usage: docs_snippets.sh <source dir> <build dir>}" && pwd)
-docs=("$src/docs/tcp.md")
+docs=("$src/docs/tcp.md" "$src/docs/http.md" "$src/docs/reactor.md" "$src/docs/threading.md")
 lib=$build/lib/libcmuduo.a
 work=$(mktemp -d "${TMPDIR:-/tmp}/cmuduo-docs.XXXXXX")
 server_pid=
