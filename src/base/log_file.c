@@ -149,12 +149,16 @@ static int open_file(mu_log_file_t *f, time_t now) {
   return 0;
 }
 
-static int roll_locked(mu_log_file_t *f, time_t now) {
+/* Returns 0, -EAGAIN or open's error (the current file kept). The flush of
+ * the old file is another matter: its write error goes to *wrc if given, so
+ * that a caller can tell a roll that failed from one that lost data. */
+static int roll_locked(mu_log_file_t *f, time_t now, int *wrc) {
   if (now == f->last_roll)
     return -EAGAIN;
   int rc = flush_locked(f);
-  int orc = open_file(f, now);
-  return orc ? orc : rc;
+  if (rc && wrc)
+    *wrc = rc;
+  return open_file(f, now);
 }
 
 mu_log_file_t *mu_log_file_new(const char *basename, const mu_log_file_options_t *opts) {
@@ -250,7 +254,7 @@ static int append_locked(mu_log_file_t *f, const char *data, size_t len) {
       data += n;
       len -= n;
     }
-    if (roll && roll_locked(f, file_now(f)) != 0 && len > 0) {
+    if (roll && roll_locked(f, file_now(f), &rc) != 0 && len > 0) {
       /* The roll is postponed (same second) or failed: the rest goes on here. */
       int prc = put(f, data, len);
       if (prc)
@@ -272,11 +276,9 @@ int mu_log_file_append(mu_log_file_t *f, const char *data, size_t len) {
   if (check) {
     f->appends = 0;
     now = file_now(f);
-    if (now >= f->next_day) {
-      int rrc = roll_locked(f, now);
-      if (rrc != -EAGAIN)
-        rc = rrc;
-    }
+    if (now >= f->next_day)
+      roll_locked(f, now, &rc); /* a failed open was said on stderr; the data
+                                   goes on into the current file */
   }
   int arc = append_locked(f, data, len);
   if (arc)
@@ -300,7 +302,7 @@ int mu_log_file_flush(mu_log_file_t *f) {
 
 int mu_log_file_roll(mu_log_file_t *f) {
   lock(f);
-  int rc = roll_locked(f, file_now(f));
+  int rc = roll_locked(f, file_now(f), NULL);
   unlock(f);
   return rc;
 }
