@@ -22,7 +22,11 @@ struct mu_log_file {
   time_t next_day;  /* local midnight that ends the current file's day */
   time_t last_flush;
   int appends;    /* since the last time check */
-  int last_error; /* errno last reported, so a full disk is said once */
+  /* errno last reported, so a full disk is said once: writes and opens apart,
+   * else the write that succeeds between two failed rolls makes every roll
+   * (each line, past roll_size) say its error again. */
+  int last_error;
+  int last_open_error;
   size_t buffered;
   char *buffer; /* MU_LOG_FILE_BUFFER bytes */
   char *path;
@@ -42,14 +46,14 @@ static time_t file_now(const mu_log_file_t *f) {
 }
 
 /* Said once per kind of error in a row: a full disk must not flood stderr. */
-static void report_error(mu_log_file_t *f, const char *what, int err) {
-  if (err == f->last_error)
+static void report_error(int *last, const char *what, const char *path, int err) {
+  if (err == *last)
     return;
-  f->last_error = err;
+  *last = err;
   char msg[512];
   char text[128];
-  int n = snprintf(msg, sizeof msg, "cmuduo log_file: %s %s: %s\n", what,
-                   f->path ? f->path : f->basename, strerror_r(err, text, sizeof text));
+  int n = snprintf(msg, sizeof msg, "cmuduo log_file: %s %s: %s\n", what, path,
+                   strerror_r(err, text, sizeof text));
   if (n > 0) {
     ssize_t w =
         write(STDERR_FILENO, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg);
@@ -64,7 +68,7 @@ static int write_fully(mu_log_file_t *f, const char *data, size_t len) {
       if (errno == EINTR)
         continue;
       int err = errno;
-      report_error(f, "cannot write", err);
+      report_error(&f->last_error, "cannot write", f->path, err);
       return -err;
     }
     data += n;
@@ -133,10 +137,11 @@ static int open_file(mu_log_file_t *f, time_t now) {
   int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) {
     int err = errno;
+    report_error(&f->last_open_error, "cannot open", path, err);
     mu_free(path);
-    report_error(f, "cannot open a log file for", err);
     return -err;
   }
+  f->last_open_error = 0;
   if (f->fd >= 0)
     close(f->fd);
   mu_free(f->path);
