@@ -265,8 +265,11 @@ void mu_async_logging_append(mu_async_logging_t *al, const char *data, size_t le
   }
   log_buffer_t *spare = NULL;
   bool woke = false;
+  bool no_memory = false;
   for (;;) {
     al_lock(al);
+    /* Checked again after a failed allocation too: a stop meanwhile means no
+     * back end is left to report a drop, and the fallback takes the line. */
     if (al->state != ST_RUNNING && al->state != ST_STOPPING) {
       sink_write(al, data, len); /* the fallback: straight through */
       sink_flush(al);
@@ -277,15 +280,15 @@ void mu_async_logging_append(mu_async_logging_t *al, const char *data, size_t le
         spare = pool_give(al, spare);
       break;
     }
-    al_unlock(al);
-    /* Allocate outside the lock: a 4 MiB malloc must not stall other threads. */
-    spare = buffer_new(al);
-    if (spare == NULL) {
-      al_lock(al);
+    if (no_memory) {
       count_drop(al, len);
       woke = true; /* the back end reports it */
       break;
     }
+    al_unlock(al);
+    /* Allocate outside the lock: a 4 MiB malloc must not stall other threads. */
+    spare = buffer_new(al);
+    no_memory = spare == NULL;
   }
   al_unlock(al);
   if (woke)
