@@ -98,19 +98,25 @@ int mu_http_response_send_file(mu_http_response_t *resp, int fd, uint64_t offset
                                uint64_t len);
 
 /* Called in the connection's loop thread when output queued by write() has
- * drained below the connection's high-water mark: write more. */
+ * drained below the connection's high-water mark: write more. Also called
+ * once when the connection closes while the stream waits for it (write() then
+ * returns -ECONNRESET), so a stream always gets to call end(). */
 typedef void (*mu_http_drain_fn)(mu_http_response_t *resp, void *arg);
 
 /* Starts a streamed body: the head goes out now (Transfer-Encoding: chunked
  * for HTTP/1.1; for HTTP/1.0 no length, and the connection closes at the end).
  * drain (may be NULL) is how the server says "write more" after write()
- * returned 1. Returns 0 or -ENOMEM. */
+ * returned 1. Returns 0 or -ENOMEM (the connection is then closed, but the
+ * response is streaming all the same: finish it with end()); the wrong-state
+ * errors are listed above. */
 int mu_http_response_begin(mu_http_response_t *resp, mu_http_drain_fn drain, void *arg);
 
 /* Writes len bytes of a streamed body (copied; len 0 is a no-op). Returns 0:
  * write more; 1: the bytes are queued but the connection's output is above
  * its high-water mark: stop and wait for the drain callback; -ECONNRESET: the
- * connection is gone (call end() to release the response); -ENOMEM. */
+ * connection is gone (call end() to release the response); -ENOMEM. From a
+ * thread other than the loop's, the 1 comes from an estimate of the queued
+ * output, and the drain callback still runs in the loop thread. */
 int mu_http_response_write(mu_http_response_t *resp, const void *data, size_t len);
 
 /* Ends a streamed body (the last chunk for HTTP/1.1) and finishes the

@@ -63,7 +63,8 @@ typedef void (*mu_http_handler_fn)(const mu_http_request_t *req, mu_http_respons
 mu_http_server_t *mu_http_server_new(mu_event_loop_t *loop, const mu_inet_address_t *addr,
                                      const char *name, int options);
 /* Closes every connection (responses not finished are dropped when their
- * handlers finish them) and frees the server. Base loop thread only. */
+ * handlers finish them; a stream waiting for drain gets its drain callback,
+ * where write() fails) and frees the server. Base loop thread only. */
 void mu_http_server_free(mu_http_server_t *server);
 
 void mu_http_server_set_handler(mu_http_server_t *server, mu_http_handler_fn fn,
@@ -76,7 +77,10 @@ void mu_http_server_set_limits(mu_http_server_t *server, const mu_http_limits_t 
  * (before that byte the idle timeout applies) (0: no limit). */
 void mu_http_server_set_header_timeout(mu_http_server_t *server, double seconds);
 /* Seconds an idle keep-alive connection stays open (0: no limit). The same
- * limit applies between two reads of a request body (then with 408). */
+ * limit applies between two reads of a request body (then with 408), and to a
+ * streamed response whose client has read nothing for that long (closed; its
+ * drain callback runs and write() fails). Response bytes still leaving keep a
+ * connection from counting as idle: a slow but steady download is not cut. */
 void mu_http_server_set_idle_timeout(mu_http_server_t *server, double seconds);
 /* Bytes of queued output above which mu_http_response_write() returns 1 and
  * the drain callback is awaited (default MU_HTTP_DEFAULT_HIGH_WATER_MARK).

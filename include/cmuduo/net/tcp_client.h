@@ -33,9 +33,14 @@ void mu_tcp_client_free(mu_tcp_client_t *client);
 /* Thread-safe. Also connects again after disconnect() or after a connection
  * closed without retry; changes nothing while connected. */
 void mu_tcp_client_connect(mu_tcp_client_t *client);
-/* Half-closes the connection (mu_tcp_connection_shutdown) and stops retrying. */
+/* Half-closes the connection (mu_tcp_connection_shutdown) once its output is
+ * sent, and stops connecting: an attempt in progress ends, and the connection
+ * is not re-established when it closes, even with retry. Thread-safe;
+ * connect() starts again. */
 void mu_tcp_client_disconnect(mu_tcp_client_t *client);
-/* Stops connecting (an established connection stays). */
+/* Stops connecting: an attempt in progress ends, and a connection that closes
+ * is not re-established, even with retry; an established connection stays.
+ * Thread-safe; connect() starts again. */
 void mu_tcp_client_stop(mu_tcp_client_t *client);
 /* The current connection with a reference the caller drops with
  * mu_tcp_connection_unref, or NULL. */
@@ -50,7 +55,8 @@ void mu_tcp_client_set_connect_timeout(mu_tcp_client_t *client, double seconds);
  * 0.001 <= initial <= max <= 86400 (a zero delay would retry in a tight
  * loop). */
 int mu_tcp_client_set_retry_delays(mu_tcp_client_t *client, double initial, double max);
-/* Connect attempts that failed so far. */
+/* Connect attempts that failed since the client was made (a success does not
+ * reset the count). */
 int mu_tcp_client_failed_attempts(const mu_tcp_client_t *client);
 void mu_tcp_client_set_connection_callback(mu_tcp_client_t *client, mu_connection_fn fn,
                                            void *arg);

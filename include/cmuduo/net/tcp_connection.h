@@ -131,8 +131,11 @@ int mu_tcp_connection_set_keep_alive(mu_tcp_connection_t *conn, bool on);
  * with its NUL; 0 or -errno (and an empty string when len > 0). */
 int mu_tcp_connection_tcp_info(const mu_tcp_connection_t *conn, char *buf, size_t len);
 
-/* User state, freed with free_fn (may be NULL) when replaced or when the
- * connection is freed. Loop thread only. Returns 0 or -ENOMEM. */
+/* User state. free_fn (may be NULL) runs when the context is replaced, and
+ * for the last context when the connection is freed: at its last unref, in
+ * whichever thread drops it, possibly after its loop is freed (so free_fn must
+ * not touch the loop). Loop thread only. Returns 0 or -ENOMEM (ctx is then
+ * still the caller's). */
 int mu_tcp_connection_set_context(mu_tcp_connection_t *conn, void *ctx,
                                   void (*free_fn)(void *ctx));
 void *mu_tcp_connection_get_context(const mu_tcp_connection_t *conn);
