@@ -240,6 +240,110 @@ int mu_http_percent_decode(const char *src, size_t len, char *dst, size_t *out_l
   return 0;
 }
 
+/* ---- form-urlencoded queries ------------------------------------------------ */
+
+/* One pair of a query: [key, key_end) and [value, end); value == end when
+ * there is no '='. */
+typedef struct query_pair {
+  const char *key, *key_end, *value, *end;
+} query_pair_t;
+
+/* The next non-empty pair at *cursor; false at the end. */
+static bool next_pair(const char **cursor, query_pair_t *p) {
+  const char *s = *cursor;
+  while (*s == '&')
+    s++;
+  if (*s == '\0') {
+    *cursor = s;
+    return false;
+  }
+  const char *end = strchrnul(s, '&');
+  const char *eq = memchr(s, '=', (size_t)(end - s));
+  p->key = s;
+  p->key_end = eq ? eq : end;
+  p->value = eq ? eq + 1 : end;
+  p->end = end;
+  *cursor = end;
+  return true;
+}
+
+/* Decodes [src, end) into dst[cap]; the decoded length (also when it does not
+ * fit) in *len. Returns 0, -ENOSPC or -EINVAL. */
+static int decode_form(const char *src, const char *end, char *dst, size_t cap,
+                       size_t *len) {
+  size_t n = 0;
+  for (const char *s = src; s < end; ++s) {
+    char c = *s;
+    if (c == '%') {
+      int hi = end - s >= 3 ? hex_value((unsigned char)s[1]) : -1;
+      int lo = end - s >= 3 ? hex_value((unsigned char)s[2]) : -1;
+      if (hi < 0 || lo < 0 || (hi | lo) == 0)
+        return -EINVAL; /* a bad escape, or "%00" */
+      c = (char)(hi * 16 + lo);
+      s += 2;
+    } else if (c == '+') {
+      c = ' ';
+    }
+    if (n + 1 < cap)
+      dst[n] = c;
+    n++;
+  }
+  *len = n;
+  if (n + 1 > cap)
+    return -ENOSPC;
+  dst[n] = '\0';
+  return 0;
+}
+
+/* Whether the key [s, end) decodes to exactly `name` (a bad escape never
+ * matches). */
+static bool key_is(const char *s, const char *end, const char *name) {
+  for (; s < end; ++s, ++name) {
+    char c = *s;
+    if (c == '%') {
+      int hi = end - s >= 3 ? hex_value((unsigned char)s[1]) : -1;
+      int lo = end - s >= 3 ? hex_value((unsigned char)s[2]) : -1;
+      if (hi < 0 || lo < 0)
+        return false;
+      c = (char)(hi * 16 + lo);
+      s += 2;
+    } else if (c == '+') {
+      c = ' ';
+    }
+    if (c == '\0' || *name != c)
+      return false;
+  }
+  return *name == '\0';
+}
+
+int mu_http_query_get(const char *query, const char *name, char *buf, size_t cap,
+                      size_t *len) {
+  query_pair_t p;
+  for (const char *cur = query; next_pair(&cur, &p);) {
+    if (!key_is(p.key, p.key_end, name))
+      continue;
+    size_t n = 0;
+    int rc = decode_form(p.value, p.end, buf, cap, &n);
+    if (len != NULL)
+      *len = n;
+    return rc;
+  }
+  return -ENOENT;
+}
+
+int mu_http_query_next(const char **cursor, char *key, size_t key_cap, char *value,
+                       size_t value_cap) {
+  query_pair_t p;
+  if (!next_pair(cursor, &p))
+    return 0;
+  size_t n;
+  int rk = decode_form(p.key, p.key_end, key, key_cap, &n);
+  int rv = decode_form(p.value, p.end, value, value_cap, &n);
+  if (rk == -EINVAL || rv == -EINVAL)
+    return -EINVAL;
+  return rk != 0 ? rk : rv != 0 ? rv : 1;
+}
+
 static bool is_ows(char c) {
   return c == ' ' || c == '\t';
 }

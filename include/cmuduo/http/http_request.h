@@ -132,6 +132,26 @@ mu_http_method_t mu_http_method_from_string(const char *s, size_t len);
 int mu_http_percent_decode(const char *src, size_t len, char *dst, size_t *out_len,
                            unsigned flags);
 
+/* Form-urlencoded queries ("a=1&b=x+y&c", application/x-www-form-urlencoded,
+ * as mu_http_request_query gives them): pairs split at '&', key and value at
+ * the first '=' (a pair without one has the value ""), '+' and %XX decoded in
+ * both. Empty pairs ("a=1&&b") are skipped.
+ *
+ * mu_http_query_get: the value of the first pair whose decoded key is `name`,
+ * decoded into buf (cap bytes, NUL-terminated), its length in *len (may be
+ * NULL). Returns 0; -ENOENT: no such key; -ENOSPC: the value needs *len + 1
+ * bytes (buf then holds nothing useful); -EINVAL: a bad %XX in that value or
+ * "%00" (never a NUL inside a decoded value or key). */
+int mu_http_query_get(const char *query, const char *name, char *buf, size_t cap,
+                      size_t *len);
+/* Walks the pairs in order: *cursor starts at the query and is advanced past
+ * one pair per call. Returns 1 with the decoded key and value (NUL-terminated)
+ * in key[key_cap] and value[value_cap]; 0 at the end; -ENOSPC (a key or value
+ * did not fit) or -EINVAL (a bad %XX or "%00") for that pair, the cursor
+ * still advanced past it, so the walk can go on. */
+int mu_http_query_next(const char **cursor, char *key, size_t key_cap, char *value,
+                       size_t value_cap);
+
 /* Whether the comma-separated list `list` (a field value such as Connection's)
  * has an element equal to `token`, ignoring case and the spaces around
  * elements: ("keep-alive, Upgrade", "upgrade") is true. */
