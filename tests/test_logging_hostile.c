@@ -328,6 +328,49 @@ static void test_file_full_disk(void) {
   printf("log file on /dev/full: errors said once per episode, lines flow in between\n");
 }
 
+/* Every append flushes (interval 0), and a roll that cannot happen sends a
+ * big chunk straight to the full disk: each loss comes back from the append
+ * that suffered it, and each error kind is said once. */
+static void test_file_full_disk_paths(void) {
+  test_clock_t clk = {k_t0 + 40, 0};
+  char base[128], full[512], blocker[512];
+  snprintf(base, sizeof base, "%s/fullp", g_dir);
+  name_for(base, k_t0 + 40, full, sizeof full);
+  name_for(base, k_t0 + 41, blocker, sizeof blocker);
+  CHECK(symlink("/dev/full", full) == 0);
+  CHECK(mkdir(blocker, 0755) == 0);
+  mu_log_file_options_t o;
+  mu_log_file_options_init(&o);
+  o.roll_size = 1000;
+  o.flush_interval = 0;
+  o.check_every_n = 1;
+  o.clock = read_clock;
+  o.clock_arg = &clk;
+  mu_log_file_t *f = mu_log_file_new(base, &o);
+  CHECK(f != NULL);
+  atomic_store(&clk.now, k_t0 + 41);
+  size_t chunk_len = 0;
+  char *chunk = malloc(128 * 1024);
+  CHECK(chunk != NULL);
+  for (int i = 0; chunk_len < 100 * 1024; ++i)
+    chunk_len += make_line(chunk + chunk_len, 128, "chunk", 0, i);
+  capture_begin();
+  int rc1 = mu_log_file_append(f, "one line\n", 9); /* its flush fails */
+  /* 1000 bytes go to the buffer; the roll's flush fails, so does its open; the
+   * rest (past the buffer's size) is written directly and fails too. */
+  int rc2 = mu_log_file_append(f, chunk, chunk_len);
+  mu_log_file_free(f);
+  char *err = capture_end("full disk, every path");
+  CHECK_EQ(rc1, -ENOSPC);
+  CHECK_EQ(rc2, -ENOSPC);
+  CHECK_EQ(count_of(err, "cmuduo log_file: cannot write"), 1);
+  CHECK_EQ(count_of(err, "cmuduo log_file: cannot open"), 1);
+  free(err);
+  free(chunk);
+  CHECK(unlink(full) == 0 && rmdir(blocker) == 0);
+  printf("log file on /dev/full: interval flush and failed roll report the loss\n");
+}
+
 /* ---- log file: a size limit reached, then lifted (the same file) -------- */
 
 static void test_file_size_limit_lifted(void) {
@@ -564,7 +607,7 @@ static void test_file_roll_errors(void) {
 
 /* ---- a sink that can hold the back end and act from inside -------------- */
 
-typedef enum action { ACT_NONE, ACT_LOG, ACT_FLUSH } action_t;
+typedef enum action { ACT_NONE, ACT_LOG, ACT_FLUSH, ACT_STOP } action_t;
 
 typedef struct sink {
   pthread_mutex_t mu;
@@ -623,6 +666,8 @@ static void sink_write(const char *data, size_t len, void *arg) {
     pthread_mutex_lock(&s->mu);
     s->inner_rc = rc;
     pthread_mutex_unlock(&s->mu);
+  } else if (act == ACT_STOP) {
+    mu_async_logging_stop(s->al);
   }
 }
 
@@ -924,10 +969,9 @@ static void test_async_reentrant_sink(void) {
   sink_set_action(&s, ACT_LOG);
   MU_LOG_INFO("outer running");
   int rc1 = mu_async_logging_flush(al);
-  int rc2 = mu_async_logging_flush(al);
+  mu_log_flush(); /* the front end's hook: the same flush */
   err = capture_end("sink logs while running");
   CHECK_EQ(rc1, 0);
-  CHECK_EQ(rc2, 0);
   CHECK_EQ(count_of(err, "from inside the sink"), 0);
   free(err);
 
@@ -948,10 +992,24 @@ static void test_async_reentrant_sink(void) {
   CHECK_EQ(count_of(err, "from inside the sink 4"), 1);
   free(err);
 
+  /* stderr itself full: that line is lost, nothing hangs or spins. */
+  int full = open("/dev/full", O_WRONLY | O_CLOEXEC);
+  CHECK(full >= 0);
+  fflush(stderr);
+  int saved = dup(STDERR_FILENO);
+  CHECK(saved >= 0 && dup2(full, STDERR_FILENO) == STDERR_FILENO);
+  sink_set_action(&s, ACT_LOG);
+  MU_LOG_INFO("outer, stderr full");
+  CHECK(dup2(saved, STDERR_FILENO) == STDERR_FILENO);
+  close(saved);
+  close(full);
+  CHECK_EQ(s.logged, 5);
+
   char *text = sink_text(&s);
   const char *order[] = {"outer before start", "outer flush before start",
                          "outer running",      "from inside the sink 2",
-                         "outer at stop",      "outer after stop"};
+                         "outer at stop",      "outer after stop",
+                         "outer, stderr full"};
   const char *p = text;
   for (size_t i = 0; i < sizeof order / sizeof order[0]; ++i) {
     const char *q = strstr(p, order[i]);
@@ -989,6 +1047,22 @@ static void test_async_reentrant_sink(void) {
   CHECK_EQ(t.lines, n + 300);
   mu_async_logging_free(al);
   sink_destroy(&s);
+
+  /* The sink stops the logger from the back end's own write: no waiting for
+   * itself; the line is written, later ones take the fallback, free joins. */
+  sink_init(&s);
+  al = new_sink_logger(&s, k_max_queued);
+  CHECK_EQ(mu_async_logging_start(al), 0);
+  sink_set_action(&s, ACT_STOP);
+  mu_async_logging_append(al, "the sink stops it\n", 18);
+  CHECK_EQ(mu_async_logging_flush(al), 0);
+  mu_async_logging_append(al, "then the fallback\n", 18);
+  text = sink_text(&s);
+  CHECK_STREQ(text, "the sink stops it\nthen the fallback\n");
+  free(text);
+  CHECK_EQ(mu_async_logging_start(al), -EALREADY);
+  mu_async_logging_free(al);
+  sink_destroy(&s);
   printf("async sink re-entered: stderr under the lock, buffered otherwise\n");
 }
 
@@ -1014,10 +1088,11 @@ static void test_async_stuck_sink(void) {
   sink_set_hold(&s, true);
   int n = fill_until_stuck(al, &s, "stuck", NULL);
   char line[128];
-  for (int i = n; i < n + 5; ++i) {
+  for (int i = n; i < n + 150; ++i) { /* a buffer or two queue up: ~11 KB */
     size_t len = make_line(line, sizeof line, "stuck", 0, i);
     mu_async_logging_append(al, line, len);
   }
+  n += 145;
   CHECK_EQ(mu_async_logging_flush(al), -ETIMEDOUT); /* gives up after 10 s */
 
   stopper_t st = {al, false};
@@ -1223,6 +1298,7 @@ static void new_until_success(new_kind_t kind) {
   mu_async_logging_options_t o;
   mu_async_logging_options_init(&o);
   o.buffer_size = k_buf;
+  o.flush_interval = 1e9; /* taken as an hour */
   if (kind == NEW_ASYNC_SINK) {
     o.sink_write = sink_write;
     o.sink_arg = &s;
@@ -1348,6 +1424,33 @@ static void test_async_buffer_alloc_fails(void) {
          (unsigned long long)dropped);
 }
 
+/* A logger made without its pool buffer whose back end cannot get a spare
+ * either: a batch leaves it with no current buffer, and the next wake (a
+ * flush, nothing appended) must give it one back. Lines keep flowing. */
+static void test_async_no_spare_buffers(void) {
+  sink_t s;
+  sink_init(&s);
+  atomic_store(&g_countdown, 5); /* new: the logger, queue, batch, current, pool */
+  mu_async_logging_t *al = new_sink_logger(&s, k_max_queued);
+  CHECK_EQ(atomic_exchange(&g_countdown, 0), 0); /* the pool's buffer failed */
+  atomic_store(&g_fail_tid, 0);
+  atomic_store(&g_fail_buffers, true); /* the back end's spare fails */
+  CHECK_EQ(mu_async_logging_start(al), 0);
+  mu_async_logging_append(al, "first\n", 6);
+  CHECK_EQ(mu_async_logging_flush(al), 0); /* takes the only current buffer */
+  CHECK_EQ(mu_async_logging_flush(al), 0); /* gets it back, recycled */
+  mu_async_logging_append(al, "second\n", 7);
+  CHECK_EQ(mu_async_logging_flush(al), 0);
+  atomic_store(&g_fail_buffers, false);
+  mu_async_logging_append(al, "third\n", 6);
+  mu_async_logging_stop(al);
+  CHECK_STREQ(s.data, "first\nsecond\nthird\n");
+  CHECK_EQ(mu_async_logging_dropped_lines(al), 0);
+  mu_async_logging_free(al);
+  sink_destroy(&s);
+  printf("async without spare buffers: lines flow\n");
+}
+
 /* An appender whose buffer allocation fails while another thread stops the
  * logger: its line must not vanish unreported. */
 static sink_t g_race_sink;
@@ -1407,6 +1510,7 @@ int main(void) {
   CHECK(mkdtemp(g_dir) != NULL);
   mu_log_set_level(MU_LOG_LEVEL_INFO);
   test_file_full_disk();
+  test_file_full_disk_paths();
   test_file_size_limit_lifted();
   test_file_create_errors();
   test_file_roll_errors();
@@ -1416,6 +1520,7 @@ int main(void) {
   test_async_overload();
   test_async_buffer_alloc_fails();
   test_async_stop_races_alloc_failure();
+  test_async_no_spare_buffers();
   test_async_file_full();
   test_async_dir_gone();
   test_async_stuck_sink();
