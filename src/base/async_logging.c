@@ -409,10 +409,17 @@ static void *backend_main(void *arg) {
 
     while (al->batch_next < al->nbatch)
       consume(al, al->batch[al->batch_next++]);
-    write_batch_drop_note(al);
-    sink_flush(al);
 
     al_lock(al);
+    /* Stopped by the sink itself during the batch: the final pass wrote the
+     * rest and flushed, and appenders now use the sink through the fallback,
+     * so it is theirs. */
+    if (al->state != ST_STOPPED) {
+      al_unlock(al);
+      write_batch_drop_note(al);
+      sink_flush(al);
+      al_lock(al);
+    }
     if (seq > al->flush_done)
       al->flush_done = seq;
     pthread_cond_broadcast(&al->done);
