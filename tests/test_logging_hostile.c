@@ -1066,6 +1066,96 @@ static void test_async_reentrant_sink(void) {
   printf("async sink re-entered: stderr under the lock, buffered otherwise\n");
 }
 
+/* ---- async: one thread at a time in the sink, even after it stops ------- */
+
+/* Notices a second thread entering while one is inside (the same thread
+ * re-entering, as the final pass does from inside a write, is fine). */
+typedef struct ov_sink {
+  pthread_mutex_t mu;
+  int depth;
+  pid_t owner;
+  _Atomic bool overlap;
+  _Atomic bool stop_now;        /* the next write stops the logger */
+  _Atomic bool hold_here;       /* the next write is the main thread's */
+  _Atomic bool fallback_inside; /* the main thread's fallback write is in */
+  mu_async_logging_t *al;
+} ov_sink_t;
+
+static void ov_enter(ov_sink_t *o) {
+  pid_t me = mu_current_thread_tid();
+  pthread_mutex_lock(&o->mu);
+  if (o->depth > 0 && o->owner != me)
+    atomic_store(&o->overlap, true);
+  if (o->depth++ == 0)
+    o->owner = me;
+  pthread_mutex_unlock(&o->mu);
+}
+
+static void ov_leave(ov_sink_t *o) {
+  pthread_mutex_lock(&o->mu);
+  if (--o->depth == 0)
+    o->owner = 0;
+  pthread_mutex_unlock(&o->mu);
+}
+
+static void ov_write(const char *data, size_t len, void *arg) {
+  (void)data;
+  (void)len;
+  ov_sink_t *o = arg;
+  ov_enter(o);
+  if (atomic_exchange(&o->stop_now, false)) {
+    mu_async_logging_stop(o->al); /* from the back end's own write */
+    ov_leave(o); /* what the sink does after its stop is its own business */
+    for (int i = 0; i < 5000 && !atomic_load(&o->fallback_inside); ++i)
+      sleep_ms(1);
+    return; /* the back end is on its own again */
+  }
+  if (atomic_exchange(&o->hold_here, false)) {
+    /* The main thread's fallback write: stays in for a while, so that a
+     * back end that comes back into the sink is seen. */
+    atomic_store(&o->fallback_inside, true);
+    for (int i = 0; i < 2000 && !atomic_load(&o->overlap); ++i)
+      sleep_ms(1);
+  }
+  ov_leave(o);
+}
+
+static void ov_flush(void *arg) {
+  ov_sink_t *o = arg;
+  ov_enter(o);
+  ov_leave(o);
+}
+
+/* The sink stops the logger from the back end's write, then another thread
+ * logs (the fallback, into the sink). The back end, back from that write,
+ * must not call into the sink again: the sink is promised one thread at a
+ * time, and a log file sink is not thread-safe. */
+static void test_async_sink_stops_one_at_a_time(void) {
+  ov_sink_t o;
+  memset(&o, 0, sizeof o);
+  pthread_mutex_init(&o.mu, NULL);
+  mu_async_logging_options_t opt;
+  mu_async_logging_options_init(&opt);
+  opt.buffer_size = k_buf;
+  opt.flush_interval = 3600;
+  opt.sink_write = ov_write;
+  opt.sink_flush = ov_flush;
+  opt.sink_arg = &o;
+  o.al = mu_async_logging_new(NULL, &opt);
+  CHECK(o.al != NULL);
+  CHECK_EQ(mu_async_logging_start(o.al), 0);
+  atomic_store(&o.stop_now, true);
+  mu_async_logging_append(o.al, "stop\n", 5);
+  CHECK_EQ(mu_async_logging_flush(o.al), 0); /* returns once stopped */
+  atomic_store(&o.hold_here, true);
+  mu_async_logging_append(o.al, "fallback\n", 9);
+  CHECK(atomic_load(&o.fallback_inside));
+  mu_async_logging_free(o.al);
+  CHECK(!atomic_load(&o.overlap));
+  pthread_mutex_destroy(&o.mu);
+  printf("async sink that stops the logger: still one thread at a time in it\n");
+}
+
 /* ---- async: flush and stop against a stuck sink ------------------------- */
 
 typedef struct stopper {
@@ -1524,6 +1614,7 @@ int main(void) {
   test_async_file_full();
   test_async_dir_gone();
   test_async_stuck_sink();
+  test_async_sink_stops_one_at_a_time();
   CHECK(rmdir(g_dir) == 0);
   TEST_PASS("logging_hostile");
 }
