@@ -293,7 +293,7 @@ enum {
   C_EMSGSIZE,
   C_COUNT
 };
-static const char *const k_count_names[C_COUNT] = {
+static const char *const k_count_names[] = {
     "append",           "append_64k+",    "append_self",
     "append_other",     "append_str",     "write_in_place",
     "move_not_grow",    "unwrite",        "prepend",
@@ -306,6 +306,8 @@ static const char *const k_count_names[C_COUNT] = {
     "grow_out_of_loan", "release",        "destroy",
     "read_fd",          "read_fd_spill",  "read_fd_eagain",
     "read_fd_eof",      "enomem",         "emsgsize"};
+_Static_assert(sizeof k_count_names / sizeof k_count_names[0] == C_COUNT,
+               "a name for every count");
 static long g_count[C_COUNT];
 
 /* ---- the per-step checks -------------------------------------------------------- */

@@ -178,6 +178,7 @@ static trec_t *g_current; /* the timer whose callback runs */
 static uint64_t g_order;
 static int64_t g_anchor;      /* origin of the run_at grid */
 static int64_t g_last_at = 0; /* the last run_at deadline, to make exact ties */
+static unsigned g_tie_percent = 15;
 
 enum { PH_RUN, PH_DRAIN, PH_LINGER };
 static int g_phase;
@@ -202,18 +203,21 @@ enum {
   C_FIRE,
   C_SKIPPED_TICKS,
   C_STALL,
+  C_BURST,
   C_TIE_CHECKED,
   C_ORDER_CHECKED,
   C_COUNT
 };
-static const char *const k_count_names[C_COUNT] = {
+static const char *const k_count_names[] = {
     "add_at",          "add_at_tie",        "add_at_past",
     "add_after",       "add_after_zero",    "add_every",
     "add_in_callback", "add_in_functor",    "cancel_pending",
     "cancel_due",      "cancel_repeating",  "cancel_stale",
     "cancel_self_1",   "cancel_self_every", "cancel_zero",
     "fires",           "skipped_ticks",     "stalls",
-    "ties_checked",    "order_checked"};
+    "bursts",          "ties_checked",      "order_checked"};
+_Static_assert(sizeof k_count_names / sizeof k_count_names[0] == C_COUNT,
+               "a name for every count");
 static long g_count[C_COUNT];
 
 static trec_t *new_rec(kind_t kind) {
@@ -240,7 +244,7 @@ static void add_timer(kind_t kind) {
     /* A 500 us grid from 2 ms in the past to 20 ms ahead. */
     int64_t k = (t0 - 2000 - g_anchor) / 500 + (int64_t)below(&g_rng, 45);
     int64_t when = g_anchor + k * 500;
-    if (g_last_at > 0 && chance(&g_rng, 15)) {
+    if (g_last_at > 0 && chance(&g_rng, g_tie_percent)) {
       when = g_last_at;
       g_count[C_ADD_AT_TIE]++;
     }
@@ -290,6 +294,36 @@ static void cancel_rec(trec_t *r, list_t *from) {
   r->cancel_asked = true;
   r->dead = true;
   list_remove(from, r);
+}
+
+/* True when a timer surely due at this batch's clock has yet to run: the
+ * running batch holds more callbacks after this one. */
+static bool batch_has_more(void) {
+  int64_t poll = mu_event_loop_poll_return_time(g_loop).us;
+  int64_t iter = mu_event_loop_iteration(g_loop);
+  for (int i = 0; i < g_pending.size; ++i) {
+    const trec_t *y = g_pending.items[i];
+    if (y->hi <= poll && !(y->added_in_cb && y->added_iter == iter))
+      return true;
+  }
+  return false;
+}
+
+/* Many timers at once from a callback with more of its batch to run, mostly on one
+ * deadline, the first few bursts twice as many as the last: the timer queue's arrays grow
+ * while a batch runs, and one batch fires them all. Each add counts as an operation, so
+ * the budget bounds the records. */
+static void burst(void) {
+  int n = 100 << (g_count[C_BURST] < 4 ? g_count[C_BURST] : 4);
+  note("%ld: burst of %d", g_steps, n);
+  g_last_at = 0;
+  add_timer(K_AT); /* picks the deadline most of the others share */
+  g_tie_percent = 85;
+  for (int i = 1; i < n; ++i)
+    add_timer(chance(&g_rng, 80) ? K_AT : K_AFTER);
+  g_tie_percent = 15;
+  g_steps += n;
+  g_count[C_BURST]++;
 }
 
 static void one_op(void) {
@@ -346,6 +380,9 @@ static void one_op(void) {
       mu_event_loop_cancel(g_loop, r->id); /* fired or cancelled: a no-op */
       g_count[C_CANCEL_SELF_ONESHOT]++;
     }
+  } else if (op == 98 && g_in_cb && chance(&g_rng, 20) && live < 120 &&
+             batch_has_more()) {
+    burst();
   } else if (op < 99) {
     note("%ld: cancel zero id", g_steps);
     mu_event_loop_cancel(g_loop, (mu_timer_id_t){0, 0});
