@@ -13,7 +13,8 @@
  *  3. bad calls on a response get their documented error and nothing else
  *     happens: wrong states, bad arguments, a bad fd (taken and closed), calls
  *     after the client has gone (from the loop and from another thread) and
- *     after the server was freed;
+ *     after the server was freed; a status without a standard reason phrase
+ *     goes out with an empty one;
  *  4. a connection closing after an error (400) or after a Connection: close
  *     response, to a peer that neither reads nor closes, is closed by the
  *     server after the linger while another client is served; a slow but
@@ -420,6 +421,8 @@ static void on_request(const mu_http_request_t *req, mu_http_response_t *resp,
     misuse_finished(resp);
   } else if (strcmp(path, "/misuse-worker") == 0) {
     ht_worker_post(&g_worker, misuse_in_worker, resp);
+  } else if (strcmp(path, "/odd-status") == 0) {
+    CHECK_EQ(mu_http_response_send_text(resp, 299, "odd\n"), 0); /* no standard reason */
   } else if (strcmp(path, "/park") == 0) {
     CHECK(n < N_PARK);
     atomic_store(&g_parked[n], resp);
@@ -733,6 +736,10 @@ static void test_misuse(uint16_t port) {
   CHECK_EQ(ht_roundtrip(c, "GET /misuse-stream HTTP/1.1\r\nHost: t\r\n\r\n", &r), 200);
   CHECK_STREQ(r.body, "stream misuse ok");
   CHECK(ht_header(&r, "X-Late") == NULL);
+  ht_resp_free(&r);
+  CHECK_EQ(ht_roundtrip(c, "GET /odd-status HTTP/1.1\r\nHost: t\r\n\r\n", &r), 299);
+  CHECK(strncmp(r.head, "HTTP/1.1 299 \r\n", 15) == 0);
+  CHECK_STREQ(r.body, "odd\n");
   ht_resp_free(&r);
   CHECK_EQ(ht_roundtrip(c, "GET /misuse-worker HTTP/1.1\r\nHost: t\r\n\r\n", &r), 200);
   CHECK_STREQ(r.body, "worker misuse ok");
@@ -1087,6 +1094,10 @@ static void setup_main(mu_http_server_t *server, void *arg) {
 static void setup_drain(mu_http_server_t *server, void *arg) {
   (void)arg;
   mu_http_server_set_high_water_mark(server, 16 * 1024);
+  /* Limits past the largest input cap: the server keeps the cap at that. */
+  mu_http_limits_t limits = mu_http_limits_default();
+  limits.max_header_bytes = 2 * (size_t)MU_TCP_DEFAULT_INPUT_CAP;
+  mu_http_server_set_limits(server, &limits);
 }
 
 int main(void) {
