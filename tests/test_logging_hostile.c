@@ -1077,6 +1077,7 @@ typedef struct ov_sink {
   _Atomic bool overlap;
   _Atomic bool stop_now;        /* the next write stops the logger */
   _Atomic bool hold_here;       /* the next write is the main thread's */
+  _Atomic bool left;            /* the stopping write has left the sink */
   _Atomic bool fallback_inside; /* the main thread's fallback write is in */
   mu_async_logging_t *al;
 } ov_sink_t;
@@ -1106,6 +1107,7 @@ static void ov_write(const char *data, size_t len, void *arg) {
   if (atomic_exchange(&o->stop_now, false)) {
     mu_async_logging_stop(o->al); /* from the back end's own write */
     ov_leave(o); /* what the sink does after its stop is its own business */
+    atomic_store(&o->left, true);
     for (int i = 0; i < 5000 && !atomic_load(&o->fallback_inside); ++i)
       sleep_ms(1);
     return; /* the back end is on its own again */
@@ -1147,6 +1149,9 @@ static void test_async_sink_stops_one_at_a_time(void) {
   atomic_store(&o.stop_now, true);
   mu_async_logging_append(o.al, "stop\n", 5);
   CHECK_EQ(mu_async_logging_flush(o.al), 0); /* returns once stopped */
+  for (int i = 0; i < 10000 && !atomic_load(&o.left); ++i)
+    sleep_ms(1);
+  CHECK(atomic_load(&o.left));
   atomic_store(&o.hold_here, true);
   mu_async_logging_append(o.al, "fallback\n", 9);
   CHECK(atomic_load(&o.fallback_inside));
