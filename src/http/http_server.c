@@ -450,7 +450,8 @@ static void on_write_complete(mu_tcp_connection_t *conn, void *arg) {
 /* ---- timeouts ------------------------------------------------------------ */
 
 static bool expired(int64_t now, int64_t mark, double seconds) {
-  return seconds > 0 && now - mark >= (int64_t)(seconds * 1e6);
+  /* Past 1e12 s (and infinity) the microseconds would not fit: never. */
+  return seconds > 0 && seconds < 1e12 && now - mark >= (int64_t)(seconds * 1e6);
 }
 
 /* One timer per loop instead of one per connection: a pass over the loop's
@@ -535,6 +536,7 @@ mu_http_server_t *mu_http_server_new(mu_event_loop_t *loop, const mu_inet_addres
   sh->limits = mu_http_limits_default();
   sh->header_timeout = MU_HTTP_DEFAULT_HEADER_TIMEOUT;
   sh->idle_timeout = MU_HTTP_DEFAULT_IDLE_TIMEOUT;
+  sh->linger = MU_HTTP_DEFAULT_LINGER;
   sh->high_water_mark = MU_HTTP_DEFAULT_HIGH_WATER_MARK;
   mu_tcp_server_set_connection_callback(s->tcp, on_connection, sh);
   mu_tcp_server_set_message_callback(s->tcp, on_message, sh);
@@ -582,6 +584,12 @@ void mu_http_server_set_idle_timeout(mu_http_server_t *s, double seconds) {
   s->sh->idle_timeout = seconds > 0 ? seconds : 0;
 }
 
+void mu_http_server_set_linger(mu_http_server_t *s, double seconds) {
+  /* Never 0 (expired() takes 0 as "no limit": a closing connection must end);
+   * NaN and below 1 ms become 1 ms. */
+  s->sh->linger = seconds > 0.001 ? seconds : 0.001;
+}
+
 void mu_http_server_set_high_water_mark(mu_http_server_t *s, size_t bytes) {
   s->sh->high_water_mark = bytes > 0 ? bytes : 1;
 }
@@ -589,7 +597,6 @@ void mu_http_server_set_high_water_mark(mu_http_server_t *s, size_t bytes) {
 int mu_http_server_start(mu_http_server_t *s) {
   if (!atomic_exchange(&s->started, true)) {
     http_shared_t *sh = s->sh;
-    sh->linger = 5.0;
     mu_tcp_server_set_high_water_mark_callback(s->tcp, NULL, NULL, sh->high_water_mark);
     /* Input waits unparsed only while a response is pending: a pipelining
      * client may run ahead by about one request head, not without bound. */

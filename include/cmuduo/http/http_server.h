@@ -56,6 +56,7 @@ typedef void (*mu_http_handler_fn)(const mu_http_request_t *req, mu_http_respons
 #define MU_HTTP_DEFAULT_HEADER_TIMEOUT 10.0             /* seconds */
 #define MU_HTTP_DEFAULT_IDLE_TIMEOUT 60.0               /* seconds */
 #define MU_HTTP_DEFAULT_HIGH_WATER_MARK (1024u * 1024u) /* bytes */
+#define MU_HTTP_DEFAULT_LINGER 5.0                      /* seconds */
 
 /* Binds now, as mu_tcp_server_new (options: MU_TCP_SERVER_REUSE_PORT).
  * Returns NULL and sets errno on failure. Without a handler every request gets
@@ -82,6 +83,12 @@ void mu_http_server_set_header_timeout(mu_http_server_t *server, double seconds)
  * drain callback runs and write() fails). Response bytes still leaving keep a
  * connection from counting as idle: a slow but steady download is not cut. */
 void mu_http_server_set_idle_timeout(mu_http_server_t *server, double seconds);
+/* Seconds a connection the server is closing (after a response with
+ * Connection: close or an error status) waits, once its last response bytes
+ * have left, for the client to close before it is closed hard; reading the
+ * client's leftover input meanwhile keeps a reset from destroying a response
+ * the client has not read yet (default MU_HTTP_DEFAULT_LINGER; at least 1 ms). */
+void mu_http_server_set_linger(mu_http_server_t *server, double seconds);
 /* Bytes of queued output above which mu_http_response_write() returns 1 and
  * the drain callback is awaited (default MU_HTTP_DEFAULT_HIGH_WATER_MARK).
  * The server owns the TcpServer's high-water-mark setting. */
