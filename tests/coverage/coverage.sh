@@ -4,8 +4,10 @@
 #
 #   bash tests/coverage/coverage.sh [BUILD_DIR]   (default build-cov; or: make coverage)
 #
-# Builds an unoptimised --coverage build, runs ctest with MU_POLLER=epoll and
-# MU_POLLER=poll (the counts add up), then prints one line per source file
+# Builds an unoptimised --coverage build (counters updated atomically: counts
+# from threads running the same code at once would otherwise be lost), runs
+# ctest with MU_POLLER=epoll and MU_POLLER=poll (the counts add up), then
+# prints one line per source file
 # (lines run / lines that can run) and the total, and leaves the annotated
 # sources (*.c.gcov, "#####" marks a line never run) in BUILD_DIR/gcov/.
 # Failing tests are reported, and the script exits 1 after the table.
@@ -19,7 +21,7 @@ build=${1:-$root/build-cov}
 jobs=$(nproc 2>/dev/null || echo 2)
 
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Debug -DMU_BUILD_BENCH=OFF \
-  -DCMAKE_C_FLAGS="--coverage -O0" -DCMAKE_EXE_LINKER_FLAGS=--coverage >/dev/null
+  -DCMAKE_C_FLAGS="--coverage -fprofile-update=atomic -O0" -DCMAKE_EXE_LINKER_FLAGS=--coverage >/dev/null
 cmake --build "$build" -j"$jobs" >/dev/null
 find "$build" -name '*.gcda' -delete # counts of this run only
 
