@@ -14,7 +14,9 @@
  * deadlines fire in the order the timers were created (docs/reactor.md). In the end every
  * one-shot fired exactly once unless cancelled first, and then never; every
  * repeating timer still fired until cancelled; and the idle loop stays asleep
- * (no cancelled timer is still scheduled).
+ * (no cancelled timer is still scheduled). Adds near the points where the
+ * timer queue's arrays grow are sometimes made to run out of memory: the
+ * header's invalid id and ENOMEM, that timer never fires, the rest go on.
  *
  * Round 2, three threads: two more threads add and cancel timers (their own,
  * each other's and the loop thread's, often one whose add is still queued)
@@ -147,6 +149,7 @@ typedef struct trec {
   int fires;
   bool cancel_asked; /* a cancel was made while it could still fire */
   bool dead;         /* may not fire any more: fired (one-shot) or cancelled */
+  bool add_failed;   /* run_* returned an invalid id (ENOMEM) */
   int pos;           /* index in the pending or repeating list, -1 if in none */
 } trec_t;
 
@@ -195,6 +198,7 @@ enum {
   C_ADD_EVERY,
   C_ADD_IN_CB,
   C_ADD_IN_FUNCTOR,
+  C_ADD_ENOMEM,
   C_CANCEL_PENDING,
   C_CANCEL_DUE,
   C_CANCEL_REPEATING,
@@ -210,14 +214,28 @@ enum {
   C_ORDER_CHECKED,
   C_COUNT
 };
-static const char *const k_count_names[] = {
-    "add_at",          "add_at_tie",         "add_at_past",
-    "add_after",       "add_after_0_or_neg", "add_every",
-    "add_in_callback", "add_in_functor",     "cancel_pending",
-    "cancel_due",      "cancel_repeating",   "cancel_stale",
-    "cancel_self_1",   "cancel_self_every",  "cancel_zero",
-    "fires",           "skipped_ticks",      "stalls",
-    "bursts",          "ties_checked",       "order_checked"};
+static const char *const k_count_names[] = {"add_at",
+                                            "add_at_tie",
+                                            "add_at_past",
+                                            "add_after",
+                                            "add_after_0_or_neg",
+                                            "add_every",
+                                            "add_in_callback",
+                                            "add_in_functor",
+                                            "add_enomem",
+                                            "cancel_pending",
+                                            "cancel_due",
+                                            "cancel_repeating",
+                                            "cancel_stale",
+                                            "cancel_self_1",
+                                            "cancel_self_every",
+                                            "cancel_zero",
+                                            "fires",
+                                            "skipped_ticks",
+                                            "stalls",
+                                            "bursts",
+                                            "ties_checked",
+                                            "order_checked"};
 _Static_assert(sizeof k_count_names / sizeof k_count_names[0] == C_COUNT,
                "a name for every count");
 static long g_count[C_COUNT];
@@ -235,6 +253,30 @@ static trec_t *new_rec(kind_t kind) {
 
 static void on_fire(void *arg);
 
+/* ---- allocation failures: only the loop thread's, only around one add ------------ */
+
+static _Thread_local bool t_fail_allocs;
+
+static void *fail_malloc(size_t n) {
+  return t_fail_allocs ? NULL : malloc(n);
+}
+
+static void *fail_realloc(void *p, size_t n) {
+  return t_fail_allocs ? NULL : realloc(p, n);
+}
+
+/* The timer queue's arrays grow when the number of timers passes a power of two
+ * (64 and up): adds near one of those may be made to fail (the slot or the heap
+ * entry cannot be had), and everything after must go on as if never asked. */
+static bool near_growth(void) {
+  int n = g_pending.size + g_repeating.size;
+  for (int cap = 64; cap <= 4096; cap *= 2) {
+    if (n >= cap - 8 && n <= cap + 8)
+      return chance(&g_rng, 50);
+  }
+  return false;
+}
+
 static void add_timer(kind_t kind) {
   trec_t *r = new_rec(kind);
   r->order = ++g_order;
@@ -242,6 +284,8 @@ static void add_timer(kind_t kind) {
   r->added_in_cb = g_in_cb;
   g_count[g_in_cb ? C_ADD_IN_CB : C_ADD_IN_FUNCTOR]++;
   int64_t t0 = now_us();
+  bool inject = near_growth();
+  errno = 0;
   if (kind == K_AT) {
     /* A 500 us grid from 2 ms in the past to 20 ms ahead. */
     int64_t k = (t0 - 2000 - g_anchor) / 500 + (int64_t)below(&g_rng, 45);
@@ -254,12 +298,14 @@ static void add_timer(kind_t kind) {
       g_count[C_ADD_AT_PAST]++;
     g_last_at = when;
     r->lo = r->hi = when;
+    t_fail_allocs = inject;
     r->id = mu_event_loop_run_at(g_loop, mu_timestamp_from_us(when), on_fire, r);
     g_count[C_ADD_AT]++;
   } else if (kind == K_AFTER) {
     int64_t us = chance(&g_rng, 15) ? 0 : 250 * (int64_t)below(&g_rng, 81);
     if (chance(&g_rng, 5))
       us = -250 * (1 + (int64_t)below(&g_rng, 8)); /* counts as 0 (docs/reactor.md) */
+    t_fail_allocs = inject;
     r->id = mu_event_loop_run_after(g_loop, (double)us / 1e6, on_fire, r);
     us = us > 0 ? us : 0;
     r->lo = t0 + us - 1; /* the delay is rounded to the microsecond */
@@ -267,12 +313,22 @@ static void add_timer(kind_t kind) {
     g_count[us == 0 ? C_ADD_AFTER_ZERO : C_ADD_AFTER]++;
   } else {
     r->interval = 1000 * (1 + (int64_t)below(&g_rng, 12));
+    t_fail_allocs = inject;
     r->id = mu_event_loop_run_every(g_loop, (double)r->interval / 1e6, on_fire, r);
     r->lo = t0 + r->interval - 1;
     r->hi = now_us() + r->interval + 1;
     g_count[C_ADD_EVERY]++;
   }
-  MCHECK(mu_timer_id_valid(r->id));
+  t_fail_allocs = false;
+  if (!mu_timer_id_valid(r->id)) {
+    /* The header: an invalid id and ENOMEM; such a timer must never fire. */
+    MCHECK(inject && errno == ENOMEM);
+    note("%ld: add #%d failed for lack of memory", g_steps, r->idx);
+    r->add_failed = true;
+    r->dead = true;
+    g_count[C_ADD_ENOMEM]++;
+    return;
+  }
   list_add(kind == K_EVERY ? &g_repeating : &g_pending, r);
   note("%ld: add #%d %s lo %+" PRId64 " us hi %+" PRId64 " interval %" PRId64
        " (it %" PRId64 "%s)",
@@ -566,6 +622,10 @@ static void round_local(long budget) {
   for (int i = 0; i < g_nrecs; ++i) {
     const trec_t *r = &g_recs[i];
     MCHECK(r->dead);
+    if (r->add_failed) {
+      MCHECK(r->fires == 0);
+      continue;
+    }
     if (r->kind == K_EVERY) {
       MCHECK(r->cancel_asked);
       continue;
@@ -586,7 +646,7 @@ static void round_local(long budget) {
     printf("  %-18s %ld\n", k_count_names[i], g_count[i]);
   if (getenv("MODEL_STEPS") == NULL) {
     for (int i = 0; i < C_COUNT; ++i) {
-      if (g_count[i] == 0) {
+      if (g_count[i] == 0 && i != C_ADD_ENOMEM) { /* that one is chance */
         fprintf(stderr, "round 1 never reached %s\n", k_count_names[i]);
         abort();
       }
@@ -935,6 +995,8 @@ static long env_long(const char *name, long fallback) {
 int main(void) {
   tt_init("timer_model", 240);
   signal(SIGALRM, on_alarm);
+  static const mu_allocator_t k_alloc = {fail_malloc, fail_realloc, free};
+  mu_set_allocator(&k_alloc);
   g_seed = tt_seed(tt_mix64((uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32)));
   g_rng = tt_rng_make(g_seed);
   long budget = env_long("MODEL_STEPS", TT_SANITIZED ? 20000 : 40000);
