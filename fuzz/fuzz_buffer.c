@@ -25,6 +25,7 @@
 
 #include "cmuduo/base/alloc.h"
 #include "cmuduo/net/buffer.h"
+#include "buffer_int_by_width.h"
 
 #define FAIL(...)                                                            \
   do {                                                                       \
@@ -437,58 +438,6 @@ static int64_t be_value(const uint8_t *p, unsigned size) {
       return (int32_t)v;
     default:
       return (int64_t)v;
-  }
-}
-
-static int append_int(mu_buffer_t *b, unsigned size, uint64_t v) {
-  switch (size) {
-    case 1:
-      return mu_buffer_append_int8(b, (int8_t)v);
-    case 2:
-      return mu_buffer_append_int16(b, (int16_t)v);
-    case 4:
-      return mu_buffer_append_int32(b, (int32_t)v);
-    default:
-      return mu_buffer_append_int64(b, (int64_t)v);
-  }
-}
-
-static int prepend_int(mu_buffer_t *b, unsigned size, uint64_t v) {
-  switch (size) {
-    case 1:
-      return mu_buffer_prepend_int8(b, (int8_t)v);
-    case 2:
-      return mu_buffer_prepend_int16(b, (int16_t)v);
-    case 4:
-      return mu_buffer_prepend_int32(b, (int32_t)v);
-    default:
-      return mu_buffer_prepend_int64(b, (int64_t)v);
-  }
-}
-
-static int64_t peek_int(const mu_buffer_t *b, unsigned size) {
-  switch (size) {
-    case 1:
-      return mu_buffer_peek_int8(b);
-    case 2:
-      return mu_buffer_peek_int16(b);
-    case 4:
-      return mu_buffer_peek_int32(b);
-    default:
-      return mu_buffer_peek_int64(b);
-  }
-}
-
-static int64_t read_int(mu_buffer_t *b, unsigned size) {
-  switch (size) {
-    case 1:
-      return mu_buffer_read_int8(b);
-    case 2:
-      return mu_buffer_read_int16(b);
-    case 4:
-      return mu_buffer_read_int32(b);
-    default:
-      return mu_buffer_read_int64(b);
   }
 }
 

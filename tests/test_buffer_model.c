@@ -21,6 +21,7 @@
 #include "cmuduo/base/alloc.h"
 #include "cmuduo/net/buffer.h"
 #include "tcp_test_util.h"
+#include "buffer_int_by_width.h"
 
 /* ---- failure reporting: the seed, the step and the tail of the walk ---------- */
 
@@ -530,58 +531,6 @@ static void be_bytes(uint64_t v, size_t width, unsigned char *out) {
 
 static uint64_t width_mask(size_t width) {
   return width == 8 ? UINT64_MAX : (UINT64_C(1) << (8 * width)) - 1;
-}
-
-static int append_int(mu_buffer_t *b, size_t width, uint64_t v) {
-  switch (width) {
-    case 1:
-      return mu_buffer_append_int8(b, (int8_t)v);
-    case 2:
-      return mu_buffer_append_int16(b, (int16_t)v);
-    case 4:
-      return mu_buffer_append_int32(b, (int32_t)v);
-    default:
-      return mu_buffer_append_int64(b, (int64_t)v);
-  }
-}
-
-static int prepend_int(mu_buffer_t *b, size_t width, uint64_t v) {
-  switch (width) {
-    case 1:
-      return mu_buffer_prepend_int8(b, (int8_t)v);
-    case 2:
-      return mu_buffer_prepend_int16(b, (int16_t)v);
-    case 4:
-      return mu_buffer_prepend_int32(b, (int32_t)v);
-    default:
-      return mu_buffer_prepend_int64(b, (int64_t)v);
-  }
-}
-
-static int64_t peek_int(const mu_buffer_t *b, size_t width) {
-  switch (width) {
-    case 1:
-      return mu_buffer_peek_int8(b);
-    case 2:
-      return mu_buffer_peek_int16(b);
-    case 4:
-      return mu_buffer_peek_int32(b);
-    default:
-      return mu_buffer_peek_int64(b);
-  }
-}
-
-static int64_t read_int(mu_buffer_t *b, size_t width) {
-  switch (width) {
-    case 1:
-      return mu_buffer_read_int8(b);
-    case 2:
-      return mu_buffer_read_int16(b);
-    case 4:
-      return mu_buffer_read_int32(b);
-    default:
-      return mu_buffer_read_int64(b);
-  }
 }
 
 /* The value a signed read of `width` bytes must give: sign-extended. */
