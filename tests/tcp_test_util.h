@@ -514,6 +514,17 @@ static inline mu_tcp_server_t *tt_server_new_loopback(mu_event_loop_t *loop, int
   return s;
 }
 
+/* Whether fd is a listening IPv4 socket bound to `port`. */
+static inline bool tt_fd_listens_on(int fd, uint16_t port) {
+  int listening = 0;
+  socklen_t len = sizeof listening;
+  struct sockaddr_in sa;
+  socklen_t salen = sizeof sa;
+  return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening &&
+         getsockname(fd, (struct sockaddr *)&sa, &salen) == 0 &&
+         sa.sin_family == AF_INET && ntohs(sa.sin_port) == port;
+}
+
 /* Sets SO_SNDBUF on the server's listening socket, which every socket it
  * accepts from then on inherits: with a few KiB of kernel buffer, the server's
  * output backs up (partial writes, queued output, write-readiness events)
@@ -526,16 +537,8 @@ static inline void tt_server_shrink_sndbuf(tt_server_t *s, int bytes) {
   struct dirent *de;
   while ((de = readdir(dir)) != NULL) {
     int fd = atoi(de->d_name);
-    int listening = 0;
-    socklen_t len = sizeof listening;
-    struct sockaddr_in sa;
-    socklen_t salen = sizeof sa;
-    if (de->d_name[0] == '.' || fd == dirfd(dir) ||
-        getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening ||
-        getsockname(fd, (struct sockaddr *)&sa, &salen) != 0 ||
-        sa.sin_family != AF_INET || ntohs(sa.sin_port) != s->port) {
+    if (de->d_name[0] == '.' || fd == dirfd(dir) || !tt_fd_listens_on(fd, s->port))
       continue;
-    }
     CHECK(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes) == 0);
     ++found;
   }

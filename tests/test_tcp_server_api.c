@@ -162,16 +162,8 @@ static int count_listeners(uint16_t port, int *fd_out) {
   int found = 0;
   for (struct dirent *de; (de = readdir(dir)) != NULL;) {
     int fd = atoi(de->d_name);
-    int listening = 0;
-    socklen_t len = sizeof listening;
-    struct sockaddr_in sa;
-    socklen_t salen = sizeof sa;
-    if (de->d_name[0] == '.' || fd == dirfd(dir) ||
-        getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening ||
-        getsockname(fd, (struct sockaddr *)&sa, &salen) != 0 ||
-        sa.sin_family != AF_INET || ntohs(sa.sin_port) != port) {
+    if (de->d_name[0] == '.' || fd == dirfd(dir) || !tt_fd_listens_on(fd, port))
       continue;
-    }
     ++found;
     if (fd_out != NULL)
       *fd_out = fd;
