@@ -116,7 +116,8 @@ static void check_get(const char *q, int npairs, size_t cap) {
     if (rc == 0 && (len != p->value_len || memcmp(buf, p->value, len + 1) != 0))
       FAIL("get(\"%s\", \"%s\"): another value", q, g_ref[i].key);
     if (rc == -ENOSPC && len != p->value_len)
-      FAIL("get(\"%s\", \"%s\"): needs %zu, said %zu", q, g_ref[i].key, p->value_len, len);
+      FAIL("get(\"%s\", \"%s\"): needs %zu, said %zu", q, g_ref[i].key, p->value_len,
+           len);
   }
   free(buf);
 }

@@ -21,7 +21,7 @@ struct mu_log_file {
   time_t last_roll; /* the second the current file was opened */
   time_t next_day;  /* local midnight that ends the current file's day */
   time_t last_flush;
-  int appends;    /* since the last time check */
+  int appends; /* since the last time check */
   /* errno last reported, so a full disk is said once: writes and opens apart,
    * else the write that succeeds between two failed rolls makes every roll
    * (each line, past roll_size) say its error again. */
