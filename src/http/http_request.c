@@ -213,26 +213,35 @@ static int hex_value(unsigned char c) {
   return -1;
 }
 
+/* The byte at *s (before end), decoded: a %XX escape, '+' as a space when
+ * `plus`, else itself; *s is moved past it. -1 for a '%' not followed by two
+ * hex digits. */
+static int decode_one(const char **s, const char *end, bool plus) {
+  const char *p = *s;
+  if (*p == '%') {
+    if (end - p < 3)
+      return -1;
+    int hi = hex_value((unsigned char)p[1]);
+    int lo = hex_value((unsigned char)p[2]);
+    if (hi < 0 || lo < 0)
+      return -1;
+    *s = p + 3;
+    return hi * 16 + lo;
+  }
+  *s = p + 1;
+  return *p == '+' && plus ? ' ' : (unsigned char)*p;
+}
+
 int mu_http_percent_decode(const char *src, size_t len, char *dst, size_t *out_len,
                            unsigned flags) {
   size_t o = 0;
-  for (size_t i = 0; i < len; i++) {
-    char c = src[i];
-    if (c == '%') {
-      if (len - i < 3)
-        return -EINVAL;
-      int hi = hex_value((unsigned char)src[i + 1]);
-      int lo = hex_value((unsigned char)src[i + 2]);
-      if (hi < 0 || lo < 0)
-        return -EINVAL;
-      c = (char)(hi * 16 + lo);
-      if (c == '\0' && (flags & MU_HTTP_DECODE_REJECT_NUL))
-        return -EINVAL;
-      i += 2;
-    } else if (c == '+' && (flags & MU_HTTP_DECODE_PLUS_AS_SPACE)) {
-      c = ' ';
-    }
-    dst[o++] = c; /* o <= i: safe when dst == src */
+  bool plus = (flags & MU_HTTP_DECODE_PLUS_AS_SPACE) != 0;
+  for (const char *s = src, *end = src + len; s < end;) {
+    bool escape = *s == '%';
+    int c = decode_one(&s, end, plus);
+    if (c < 0 || (c == 0 && escape && (flags & MU_HTTP_DECODE_REJECT_NUL)))
+      return -EINVAL;
+    dst[o++] = (char)c; /* o <= bytes read so far: safe when dst == src */
   }
   dst[o] = '\0';
   if (out_len != NULL)
@@ -272,20 +281,12 @@ static bool next_pair(const char **cursor, query_pair_t *p) {
 static int decode_form(const char *src, const char *end, char *dst, size_t cap,
                        size_t *len) {
   size_t n = 0;
-  for (const char *s = src; s < end; ++s) {
-    char c = *s;
-    if (c == '%') {
-      int hi = end - s >= 3 ? hex_value((unsigned char)s[1]) : -1;
-      int lo = end - s >= 3 ? hex_value((unsigned char)s[2]) : -1;
-      if (hi < 0 || lo < 0 || (hi | lo) == 0)
-        return -EINVAL; /* a bad escape, or "%00" */
-      c = (char)(hi * 16 + lo);
-      s += 2;
-    } else if (c == '+') {
-      c = ' ';
-    }
+  for (const char *s = src; s < end;) {
+    int c = decode_one(&s, end, true);
+    if (c <= 0)
+      return -EINVAL; /* a bad escape, or "%00" (the query has no other NUL) */
     if (n + 1 < cap)
-      dst[n] = c;
+      dst[n] = (char)c;
     n++;
   }
   *len = n;
@@ -298,19 +299,9 @@ static int decode_form(const char *src, const char *end, char *dst, size_t cap,
 /* Whether the key [s, end) decodes to exactly `name` (a bad escape never
  * matches). */
 static bool key_is(const char *s, const char *end, const char *name) {
-  for (; s < end; ++s, ++name) {
-    char c = *s;
-    if (c == '%') {
-      int hi = end - s >= 3 ? hex_value((unsigned char)s[1]) : -1;
-      int lo = end - s >= 3 ? hex_value((unsigned char)s[2]) : -1;
-      if (hi < 0 || lo < 0)
-        return false;
-      c = (char)(hi * 16 + lo);
-      s += 2;
-    } else if (c == '+') {
-      c = ' ';
-    }
-    if (c == '\0' || *name != c)
+  for (; s < end; ++name) {
+    int c = decode_one(&s, end, true);
+    if (c <= 0 || (unsigned char)*name != c)
       return false;
   }
   return *name == '\0';
