@@ -575,11 +575,7 @@ static int write_in_loop(mu_http_response_t *r, const void *data, size_t len) {
   }
   size_t q = queued_output(hc);
   atomic_store_explicit(&r->outq, q, memory_order_relaxed);
-  if (q >= hc->sh->high_water_mark) {
-    r->drain_wait = true;
-    return 1;
-  }
-  return 0;
+  return q >= hc->sh->high_water_mark ? 1 : 0; /* the caller arms the drain */
 }
 
 static int end_in_loop(mu_http_response_t *r) {
@@ -648,17 +644,13 @@ static void op_run(void *p) {
     case OP_BEGIN:
       begin_in_loop(r);
       break;
-    case OP_WRITE: {
+    case OP_WRITE:
       atomic_fetch_sub_explicit(&r->xq, op->len, memory_order_relaxed);
-      /* The writer's thread already told it 0 or 1; only the OP_CHECK_DRAIN
-       * that comes with a 1 may arm the drain callback (armed here too, it
-       * came unasked, or twice). */
-      bool armed = r->drain_wait;
+      /* The writer's thread already told it 0 or 1: only the OP_CHECK_DRAIN
+       * that comes with a 1 arms the drain callback, not this write. */
       if (r->state == MU_RESP_STREAMING)
         write_in_loop(r, op->data, op->len);
-      r->drain_wait = armed;
       break;
-    }
     case OP_CHECK_DRAIN:
       check_drain_in_loop(r);
       break;
@@ -815,8 +807,12 @@ int mu_http_response_write(mu_http_response_t *resp, const void *data, size_t le
     return -EINVAL;
   if (orphaned(resp))
     return -ECONNRESET;
-  if (in_loop(resp))
-    return write_in_loop(resp, data, len);
+  if (in_loop(resp)) {
+    int rc = write_in_loop(resp, data, len);
+    if (rc == 1)
+      resp->drain_wait = true; /* the caller was told to wait for drain */
+    return rc;
+  }
   if (!mu_tcp_connection_connected(resp->hc->conn))
     return -ECONNRESET;
   if (len == 0)
