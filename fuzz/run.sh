@@ -10,8 +10,10 @@
 # rebuilt only when a source or a header they include changed); each target
 # links what it needs from it. Binaries, logs and crash inputs go to
 # $FUZZ_BUILD (default build-fuzz/ at the top of the checkout); the corpus each
-# run grows goes to fuzz/corpus-work/<target>/ (ignored by git), read together
-# with the committed seeds in fuzz/corpus/<target>/. A target's dictionary is
+# run grows goes to $FUZZ_WORK/<target>/ (default fuzz/corpus-work/, ignored by
+# git; set it to start from the committed seeds alone, or so that two people
+# fuzzing in one checkout do not share it), read together with the committed
+# seeds in fuzz/corpus/<target>/. A target's dictionary is
 # fuzz/<target>.dict, else fuzz/http.dict for the HTTP targets. A crash input
 # is kept as $FUZZ_BUILD/crashes/<target>-crash-*; turn each into a regression
 # test (tests/test_fuzz_regress_*.c). Exits non-zero if any target crashed.
@@ -26,6 +28,7 @@ root=$(dirname "$here")
 secs=${1:-30}
 [[ $# -gt 0 ]] && shift
 out=${FUZZ_BUILD:-$root/build-fuzz}
+workdir=${FUZZ_WORK:-$here/corpus-work}
 jobs=${FUZZ_JOBS:-2}
 started=$SECONDS
 
@@ -140,7 +143,7 @@ for t in "${targets[@]}"; do
     -I"$root/include" -I"$root/src" -I"$root/src/http" -I"$root/tests" \
     -I"$root/examples/common" \
     "$src" "$out/libcmuduo_fuzz.a" -lpthread -lm -o "$out/$t"
-  work=$here/corpus-work/$t
+  work=$workdir/$t
   seeds=$here/corpus/$t
   mkdir -p "$work" "$seeds"
   dict=()
