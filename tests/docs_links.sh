@@ -61,6 +61,7 @@ check_link() {
     echo "fail $doc:$docline: $link: the text does not name the line it links to"
     return
   fi
+  # shellcheck disable=SC2016 # backticks are literal here
   name=$(grep -oE '`[A-Za-z_][A-Za-z0-9_]*`' <<<"$before" | tail -n 1 | tr -d '`' || true)
   [[ -n $name ]] || { echo ok; return; }
   want=$(def_line "$file" "$name")
@@ -95,7 +96,7 @@ check_doc() {
       esac
       rest=${rest#*"$link"}
     done
-    lines[$i]="$out$rest"
+    lines[i]="$out$rest"
   done
   if ((fix)); then printf '%s\n' "${lines[@]}" >"$doc"; fi
 }
