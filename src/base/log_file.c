@@ -27,6 +27,11 @@ struct mu_log_file {
    * (each line, past roll_size) say its error again. */
   int last_error;
   int last_open_error;
+  /* A roll whose open failed: its error and the second it was tried in. The
+   * rolls the file starts itself (size, day) wait for a later second, so a
+   * disk that stays full costs one failing open() a second, not one a line. */
+  int roll_failed;
+  time_t roll_failed_at;
   size_t buffered;
   char *buffer; /* MU_LOG_FILE_BUFFER bytes */
   char *path;
@@ -156,14 +161,21 @@ static int open_file(mu_log_file_t *f, time_t now) {
 
 /* Returns 0, -EAGAIN or open's error (the current file kept). The flush of
  * the old file is another matter: its write error goes to *wrc if given, so
- * that a caller can tell a roll that failed from one that lost data. */
-static int roll_locked(mu_log_file_t *f, time_t now, int *wrc) {
+ * that a caller can tell a roll that failed from one that lost data. Unless
+ * `forced` (mu_log_file_roll), a roll that already failed in this second is
+ * not tried again: the earlier error comes back, with no flush and no open. */
+static int roll_locked(mu_log_file_t *f, time_t now, int *wrc, bool forced) {
   if (now == f->last_roll)
     return -EAGAIN;
+  if (!forced && f->roll_failed && now == f->roll_failed_at)
+    return f->roll_failed;
   int rc = flush_locked(f);
   if (rc && wrc)
     *wrc = rc;
-  return open_file(f, now);
+  rc = open_file(f, now);
+  f->roll_failed = rc;
+  f->roll_failed_at = now;
+  return rc;
 }
 
 mu_log_file_t *mu_log_file_new(const char *basename, const mu_log_file_options_t *opts) {
@@ -259,7 +271,7 @@ static int append_locked(mu_log_file_t *f, const char *data, size_t len) {
       data += n;
       len -= n;
     }
-    if (roll && roll_locked(f, file_now(f), &rc) != 0 && len > 0) {
+    if (roll && roll_locked(f, file_now(f), &rc, false) != 0 && len > 0) {
       /* The roll is postponed (same second) or failed: the rest goes on here. */
       int prc = put(f, data, len);
       if (prc)
@@ -282,7 +294,7 @@ int mu_log_file_append(mu_log_file_t *f, const char *data, size_t len) {
     f->appends = 0;
     now = file_now(f);
     if (now >= f->next_day)
-      roll_locked(f, now, &rc); /* a failed open was said on stderr; the data
+      roll_locked(f, now, &rc, false); /* a failed open was said on stderr; the data
                                    goes on into the current file */
   }
   int arc = append_locked(f, data, len);
@@ -307,7 +319,7 @@ int mu_log_file_flush(mu_log_file_t *f) {
 
 int mu_log_file_roll(mu_log_file_t *f) {
   lock(f);
-  int rc = roll_locked(f, file_now(f), NULL);
+  int rc = roll_locked(f, file_now(f), NULL, true);
   unlock(f);
   return rc;
 }

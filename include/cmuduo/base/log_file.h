@@ -15,6 +15,13 @@
  * Two files cannot have the same name, so a roll that falls in the same second as
  * the previous one is postponed: the data goes on into the current file, which
  * may then pass roll_size, until a later second.
+ * A roll that fails (the next file cannot be opened: a full disk, a missing
+ * directory) keeps the current file, and the data goes on into it as well. The
+ * file tries again in a later second of its clock, at most once a second: the
+ * clock and the file names count whole seconds, and a disk that stays full
+ * then costs one failing open(2) a second instead of one per line
+ * (flush_interval may be 0 and check_every_n counts appends, not time, so
+ * neither would bound it). mu_log_file_roll is not held back: it always tries.
  *
  * Writes are buffered in user space (64 KiB) and go out when the buffer fills,
  * on mu_log_file_flush, and every flush_interval seconds (checked every
@@ -71,9 +78,10 @@ int mu_log_file_append(mu_log_file_t *f, const char *data, size_t len);
 /* Writes the user-space buffer to the file. Returns 0 or a negative errno. */
 int mu_log_file_flush(mu_log_file_t *f);
 
-/* Starts a new file now. Returns 0, -EAGAIN if a file was already started in
- * this second (the name would repeat), or a negative errno from open(2) (the
- * current file is then kept). */
+/* Starts a new file now, even if a roll failed earlier in this second.
+ * Returns 0, -EAGAIN if a file was already started in this second (the name
+ * would repeat), or a negative errno from open(2) (the current file is then
+ * kept). */
 int mu_log_file_roll(mu_log_file_t *f);
 
 /* The current file's path, copied into buf (NUL-terminated, cut to len).
