@@ -216,6 +216,13 @@ void mu_connector_start(mu_connector_t *c) {
    * connects anew (the owner calls this only when it holds no connection). */
   if (c->state == k_connected)
     c->state = k_disconnected;
+  /* An attempt now replaces a retry still waiting: left pending, its timer
+   * would start a second retry chain whose id nobody keeps, so stop() and
+   * free() could not cancel it (it would fire on a freed connector). */
+  if (c->state == k_disconnected) {
+    mu_event_loop_cancel(c->loop, c->retry_timer);
+    c->retry_timer = (mu_timer_id_t){0, 0};
+  }
   mu_connector_start_in_loop(c);
 }
 
