@@ -20,6 +20,9 @@ struct mu_tcp_client {
   mu_conn_owner_t *owner;
   bool retry;
   bool freed;
+  /* connect() came while the connection was going down (from its down
+   * callback, or after disconnect()): connect again once it is removed. */
+  bool connect_after_close;
   _Atomic bool connect;
   uint64_t next_conn_id;
   pthread_mutex_t mutex;
@@ -110,8 +113,12 @@ static void mu_tcp_client_connect_in_loop(void *p) {
   mu_tcp_client_t *c = p;
   /* One connection at a time: connect() while connected changes nothing. */
   mu_tcp_connection_t *conn = c->freed ? NULL : mu_tcp_client_connection_ref(c);
-  if (!c->freed && conn == NULL && atomic_load(&c->connect)) {
-    mu_connector_start(c->connector);
+  if (!c->freed && atomic_load(&c->connect)) {
+    if (conn == NULL) {
+      mu_connector_start(c->connector);
+    } else if (!mu_tcp_connection_connected(conn)) {
+      c->connect_after_close = true; /* still ours until its removal runs */
+    }
   }
   mu_tcp_connection_unref(conn);
   client_unref(c);
@@ -191,7 +198,9 @@ static void mu_tcp_client_remove_connection_in_loop(void *client,
   if (!ours)
     return;
   mu_tcp_connection_queue_destroy(conn);
-  if (c->retry && atomic_load(&c->connect)) {
+  bool again = c->retry || c->connect_after_close;
+  c->connect_after_close = false;
+  if (again && atomic_load(&c->connect)) {
     MU_LOG_INFO("TcpClient %s: reconnecting", c->name);
     mu_connector_restart(c->connector);
   }

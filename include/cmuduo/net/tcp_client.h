@@ -31,7 +31,9 @@ mu_tcp_client_t *mu_tcp_client_new(mu_event_loop_t *loop, const mu_inet_address_
 void mu_tcp_client_free(mu_tcp_client_t *client);
 
 /* Thread-safe. Also connects again after disconnect() or after a connection
- * closed without retry; changes nothing while connected. */
+ * closed without retry; changes nothing while connected. Called while the
+ * connection is closing (from its down callback, or after disconnect()), it
+ * connects again once that connection is gone. */
 void mu_tcp_client_connect(mu_tcp_client_t *client);
 /* Half-closes the connection (mu_tcp_connection_shutdown) once its output is
  * sent, and stops connecting: an attempt in progress ends, and the connection
