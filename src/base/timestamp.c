@@ -19,9 +19,19 @@ mu_timestamp_t mu_timestamp_mono_now(void) {
   return read_clock(CLOCK_MONOTONIC);
 }
 
+/* Converting a double outside int64's range is undefined (x86 gives
+ * INT64_MIN: a huge delay became a time in the far past), and so is an
+ * overflowing sum: both saturate instead. */
 mu_timestamp_t mu_timestamp_add_seconds(mu_timestamp_t t, double seconds) {
-  return (mu_timestamp_t){t.us +
-                          (int64_t)llround(seconds * (double)MU_MICROS_PER_SECOND)};
+  double us = seconds * (double)MU_MICROS_PER_SECOND;
+  if (isnan(us))
+    return t;
+  const double two63 = 9223372036854775808.0;
+  int64_t d = us >= two63 ? INT64_MAX : us <= -two63 ? INT64_MIN : (int64_t)llround(us);
+  int64_t sum;
+  if (__builtin_add_overflow(t.us, d, &sum))
+    sum = d > 0 ? INT64_MAX : INT64_MIN;
+  return (mu_timestamp_t){sum};
 }
 
 char *mu_timestamp_to_string(mu_timestamp_t t, char *buf, size_t len) {

@@ -41,7 +41,9 @@ static inline mu_timestamp_t mu_timestamp_invalid(void) {
 static inline bool mu_timestamp_valid(mu_timestamp_t t) {
   return t.us > 0;
 }
-/* Adds `seconds` (may be fractional or negative), rounded to the microsecond. */
+/* Adds `seconds` (may be fractional or negative), rounded to the microsecond.
+ * A result past int64's range saturates (a huge delay is the far future, never
+ * the past); NaN adds nothing. */
 mu_timestamp_t mu_timestamp_add_seconds(mu_timestamp_t t, double seconds);
 /* high - low, in seconds. */
 static inline double mu_timestamp_diff_seconds(mu_timestamp_t high, mu_timestamp_t low) {
