@@ -419,18 +419,26 @@ static void delayed_close_in_loop(void *p) {
   bool pending = ext != NULL && mu_timer_id_valid(ext->delayed_close);
   /* One timer per connection; as with muduo's independent timers, the earliest
    * requested close wins, and a later one changes nothing. */
-  if (ext != NULL && (s == MU_TCP_CONNECTED || s == MU_TCP_DISCONNECTING) &&
+  if ((s == MU_TCP_CONNECTED || s == MU_TCP_DISCONNECTING) &&
       (!pending || when.us < ext->delayed_close_when.us)) {
-    if (pending) {
-      mu_event_loop_cancel(loop_of(conn), ext->delayed_close); /* its reference moves */
-    } else {
-      mu_tcp_connection_ref(conn); /* the timer's (dropped on firing or cancel) */
+    if (ext != NULL) {
+      if (pending) {
+        mu_event_loop_cancel(loop_of(conn), ext->delayed_close); /* its reference moves */
+      } else {
+        mu_tcp_connection_ref(conn); /* the timer's (dropped on firing or cancel) */
+      }
+      ext->delayed_close_when = when;
+      ext->delayed_close =
+          mu_event_loop_run_at(loop_of(conn), when, delayed_close_fire, conn);
+      if (!mu_timer_id_valid(ext->delayed_close))
+        mu_tcp_connection_unref(conn);
     }
-    ext->delayed_close_when = when;
-    ext->delayed_close =
-        mu_event_loop_run_at(loop_of(conn), when, delayed_close_fire, conn);
-    if (!mu_timer_id_valid(ext->delayed_close))
-      mu_tcp_connection_unref(conn);
+    /* The caller has been told the connection closes (it is DISCONNECTING,
+     * sends are refused): without a timer, close now rather than never. */
+    if (ext == NULL || !mu_timer_id_valid(ext->delayed_close)) {
+      MU_LOG_ERROR("out of memory for a delayed close; closing now");
+      queue_with_ref(conn, mu_tcp_connection_force_close_in_loop);
+    }
   }
   mu_tcp_connection_unref(conn);
   mu_free(dc);
