@@ -841,6 +841,8 @@ static void send_functor(void *p) {
 /* From another thread: a copy goes to the loop, with a reference. */
 static COLD int send_from_other_thread(mu_tcp_connection_t *conn, const void *data,
                                        size_t len) {
+  if (len > SIZE_MAX - sizeof(queued_send_t))
+    return -ENOMEM; /* the block's size would wrap: a few bytes for len */
   queued_send_t *qs = mu_malloc(sizeof *qs + len);
   if (qs == NULL)
     return -ENOMEM;
