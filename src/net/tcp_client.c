@@ -137,15 +137,32 @@ static void mu_tcp_client_stop_in_loop(void *p) {
   client_unref(c);
 }
 
-void mu_tcp_client_disconnect(mu_tcp_client_t *c) {
-  atomic_store(&c->connect, false);
+static void shutdown_connection(mu_tcp_client_t *c) {
   mu_tcp_connection_t *conn = mu_tcp_client_connection_ref(c);
   if (conn != NULL) {
     mu_tcp_connection_shutdown(conn);
     mu_tcp_connection_unref(conn);
   }
+}
+
+static void mu_tcp_client_disconnect_in_loop(void *p) {
+  mu_tcp_client_t *c = p;
+  if (!c->freed) {
+    mu_connector_stop(c->connector);
+    /* A connect that finished in the loop just before the flag changed may
+     * have registered its connection after disconnect() looked: shut that
+     * one down too, unless connect() has been called again since. */
+    if (!atomic_load(&c->connect))
+      shutdown_connection(c);
+  }
+  client_unref(c);
+}
+
+void mu_tcp_client_disconnect(mu_tcp_client_t *c) {
+  atomic_store(&c->connect, false);
+  shutdown_connection(c); /* now: behind this thread's sends, ahead of later ones */
   /* A connector still retrying (no connection yet) would connect anyway. */
-  run_with_ref(c, mu_tcp_client_stop_in_loop);
+  run_with_ref(c, mu_tcp_client_disconnect_in_loop);
 }
 
 void mu_tcp_client_stop(mu_tcp_client_t *c) {
