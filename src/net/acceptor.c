@@ -112,9 +112,15 @@ static void mu_acceptor_pause_listener(mu_acceptor_t *a, int err) {
         a->fd, mu_strerror_tl(err), a->pause_seconds);
     a->reported = true;
   }
+  a->resume_timer = mu_event_loop_run_after(a->loop, a->pause_seconds, resume, a);
+  if (!mu_timer_id_valid(a->resume_timer)) {
+    /* Out of memory too: with no timer to watch the listener again, pausing
+     * would stop accepting for good. Keep watching (the next wake-up tries
+     * again) until memory or descriptors come back. */
+    return;
+  }
   a->paused = true;
   mu_channel_disable_reading(&a->channel);
-  a->resume_timer = mu_event_loop_run_after(a->loop, a->pause_seconds, resume, a);
 }
 
 static bool is_exhaustion(int err) {
