@@ -1024,6 +1024,7 @@ int mu_tcp_connection_send_file(mu_tcp_connection_t *conn, int fd, uint64_t offs
     mu_sockets_close(fd);
     return -ENOTCONN;
   }
+  uint64_t asked = len;
   if (len > 0 && !mu_channel_is_writing(&conn->channel) &&
       mu_buffer_readable_bytes(&conn->output) == 0 &&
       send_file_direct(conn, fd, &offset, &len) == 1)
@@ -1032,7 +1033,16 @@ int mu_tcp_connection_send_file(mu_tcp_connection_t *conn, int fd, uint64_t offs
   out_file_t *f = ext != NULL && len > 0 ? mu_malloc(sizeof *f) : NULL;
   if (f == NULL) {
     mu_sockets_close(fd);
-    return len == 0 ? 0 : -ENOMEM;
+    if (len == 0)
+      return 0;
+    if (len < asked) {
+      /* Part of the region is on the wire and the rest cannot follow: the
+       * next bytes sent would land in its place. End the stream there. */
+      MU_LOG_ERROR("out of memory queueing a file region %llu bytes in; closing",
+                   (unsigned long long)(asked - len));
+      close_soon(conn);
+    }
+    return -ENOMEM;
   }
   f->next = NULL;
   f->fd = fd;

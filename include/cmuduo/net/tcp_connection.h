@@ -90,7 +90,9 @@ int mu_tcp_connection_send_buffer(mu_tcp_connection_t *conn, mu_buffer_t *buf);
  * If the file ends before len bytes, the connection is closed (the peer was
  * promised them). Queued file bytes do not count towards the high-water mark;
  * write-complete and shutdown() wait for them. Loop thread only. Returns 0,
- * -ENOTCONN (not connected) or -ENOMEM.
+ * -ENOTCONN (not connected) or -ENOMEM; -ENOMEM after part of the region
+ * already went out also closes the connection (nothing may follow a partial
+ * region).
  * sendfile(2) has no MSG_NOSIGNAL: the first file sent from a loop thread
  * blocks SIGPIPE in that thread from then on (the process needs no handler;
  * a SIGPIPE the thread raises stays pending there and is never delivered
