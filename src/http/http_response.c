@@ -624,6 +624,69 @@ void mu_http_response_conn_gone(mu_http_response_t *r) {
   }
 }
 
+/* ---- where a call runs ---------------------------------------------------- */
+
+/* Where a call on a response runs: in the connection's loop thread; queued to
+ * that loop from another thread; or nowhere, because mu_http_server_free has
+ * begun and will free the I/O loops (a finishing call then parks the
+ * response: park_or_drop). */
+enum { ROUTE_LOOP, ROUTE_QUEUE, ROUTE_STOPPING };
+
+/* Ends a ROUTE_QUEUE call: its work is queued (or given up). */
+static void route_leave(http_shared_t *sh) {
+  atomic_fetch_sub_explicit(&sh->inflight, 1, memory_order_release);
+}
+
+/* ROUTE_QUEUE comes with a pass that the caller gives back with route_leave
+ * once its work is queued: mu_http_server_free sets `stopping`, then waits
+ * until no pass is out before it frees a loop, so a pass taken is a loop
+ * alive until it is given back. Both sides use sequentially consistent
+ * operations (store stopping / load inflight there, add inflight / load
+ * stopping here): either the free sees the pass, or the caller sees
+ * `stopping`.
+ *
+ * In the loop thread (the hot path) this costs one load of `stopping` and a
+ * comparison with the thread's loop, no read-modify-write. The loop is
+ * compared, not asked: after the free it may be gone. */
+static int route(const mu_http_response_t *r) {
+  http_shared_t *sh = r->hc->sh;
+  if (atomic_load_explicit(&sh->stopping, memory_order_acquire))
+    return ROUTE_STOPPING;
+  if (mu_event_loop_of_current_thread() == r->hc->lp->loop)
+    return ROUTE_LOOP;
+  atomic_fetch_add_explicit(&sh->inflight, 1, memory_order_seq_cst);
+  if (!atomic_load_explicit(&sh->stopping, memory_order_seq_cst))
+    return ROUTE_QUEUE;
+  route_leave(sh);
+  return ROUTE_STOPPING;
+}
+
+void mu_http_response_drop(mu_http_response_t *r) {
+  clear_after_finish(r, NULL);
+  if (r->async_ref) {
+    r->async_ref = false;
+    mu_tcp_connection_unref(r->hc->conn); /* may free r: last */
+  }
+}
+
+/* A finishing call made while the server is being freed: the connection is
+ * closing, so the response is dropped, not written. Not here and now, while
+ * its loop may still run work queued for it before (a begin, a write) or
+ * call its drain callback: mu_http_shared_close_parking drops it once the
+ * loops are done. After that, the caller's thread drops it itself. */
+static void park_or_drop(mu_http_response_t *r) {
+  http_shared_t *sh = r->hc->sh;
+  pthread_mutex_lock(&sh->mutex);
+  bool closed = sh->parking_closed;
+  if (!closed) {
+    r->park_next = sh->parked;
+    sh->parked = r;
+  }
+  pthread_mutex_unlock(&sh->mutex);
+  if (closed)
+    mu_http_response_drop(r); /* closed under the lock: the loops are done */
+}
+
 /* ---- carrying calls from other threads ----------------------------------- */
 
 /* Streaming calls (queued, allocated) and finishing calls (fin_kind, never
@@ -658,11 +721,8 @@ static void op_run(void *p) {
   mu_free(op);
 }
 
-static bool in_loop(const mu_http_response_t *r) {
-  return mu_event_loop_is_in_loop_thread(r->hc->lp->loop); /* the connection's loop */
-}
-
-/* Queues op into the connection's loop. The response holds a reference on the
+/* Queues op into the connection's loop (the caller holds a route pass, so
+ * the loop is alive and will run it). The response holds a reference on the
  * connection from the moment its handler returned unfinished, and the loop
  * runs queued work before it is freed, so the op finds both. */
 static int queue_op(mu_http_response_t *r, int kind, const void *data, size_t len) {
@@ -720,33 +780,29 @@ static int queue_finish(mu_http_response_t *r, int kind, int fd, uint64_t offset
   return 0;
 }
 
-/* After mu_http_server_free the connection's loop may be gone (an I/O
- * thread's): a response finished then is dropped right here. The server's
- * free happens after everything its loops did, so reading async_ref is safe. */
-static bool orphaned(const mu_http_response_t *r) {
-  return atomic_load_explicit(&r->hc->sh->stopped, memory_order_acquire) &&
-         mu_tcp_connection_disconnected(r->hc->conn);
-}
-
-static int drop_orphan(mu_http_response_t *r) {
-  clear_after_finish(r, NULL);
-  if (r->async_ref) {
-    r->async_ref = false;
-    mu_tcp_connection_unref(r->hc->conn); /* may free r: last */
-  }
-  return 0;
-}
-
 /* ---- the finishing calls ------------------------------------------------- */
+
+/* Once mu_http_server_free has begun (ROUTE_STOPPING) the calls return what
+ * they return on a connection that closed: send, send_text, send_file and
+ * begin 0, write and end -ECONNRESET; a finishing call releases the response
+ * (park_or_drop). */
 
 int mu_http_response_send(mu_http_response_t *resp) {
   if (resp->state != MU_RESP_BUILDING)
     return -EINVAL;
-  if (orphaned(resp))
-    return drop_orphan(resp);
-  if (in_loop(resp))
-    return send_in_loop(resp, NULL, 0);
-  return queue_finish(resp, OP_SEND, -1, 0, 0);
+  switch (route(resp)) {
+    case ROUTE_LOOP:
+      return send_in_loop(resp, NULL, 0);
+    case ROUTE_STOPPING:
+      park_or_drop(resp);
+      return 0;
+    default:
+      break;
+  }
+  http_shared_t *sh = resp->hc->sh; /* once finished, resp may be gone */
+  int rc = queue_finish(resp, OP_SEND, -1, 0, 0);
+  route_leave(sh);
+  return rc;
 }
 
 int mu_http_response_send_text(mu_http_response_t *resp, int status, const char *body) {
@@ -759,13 +815,20 @@ int mu_http_response_send_text(mu_http_response_t *resp, int status, const char 
     return rc;
   }
   resp->default_text = true;
-  if (orphaned(resp))
-    return drop_orphan(resp);
-  if (in_loop(resp))
-    return send_in_loop(resp, body, strlen(body));
-  if ((rc = mu_http_response_append_body(resp, body, strlen(body))) != 0)
-    return rc;
-  return queue_finish(resp, OP_SEND, -1, 0, 0);
+  switch (route(resp)) {
+    case ROUTE_LOOP:
+      return send_in_loop(resp, body, strlen(body));
+    case ROUTE_STOPPING:
+      park_or_drop(resp);
+      return 0;
+    default:
+      break;
+  }
+  http_shared_t *sh = resp->hc->sh;
+  if ((rc = mu_http_response_append_body(resp, body, strlen(body))) == 0)
+    rc = queue_finish(resp, OP_SEND, -1, 0, 0);
+  route_leave(sh);
+  return rc;
 }
 
 int mu_http_response_send_file(mu_http_response_t *resp, int fd, uint64_t offset,
@@ -776,13 +839,20 @@ int mu_http_response_send_file(mu_http_response_t *resp, int fd, uint64_t offset
       close(fd);
     return -EINVAL;
   }
-  if (orphaned(resp)) {
-    close(fd);
-    return drop_orphan(resp);
+  switch (route(resp)) {
+    case ROUTE_LOOP:
+      return send_file_in_loop(resp, fd, offset, len);
+    case ROUTE_STOPPING:
+      close(fd);
+      park_or_drop(resp);
+      return 0;
+    default:
+      break;
   }
-  if (in_loop(resp))
-    return send_file_in_loop(resp, fd, offset, len);
-  return queue_finish(resp, OP_SEND_FILE, fd, offset, len);
+  http_shared_t *sh = resp->hc->sh;
+  int rc = queue_finish(resp, OP_SEND_FILE, fd, offset, len);
+  route_leave(sh);
+  return rc;
 }
 
 int mu_http_response_begin(mu_http_response_t *resp, mu_http_drain_fn drain, void *arg) {
@@ -790,29 +860,26 @@ int mu_http_response_begin(mu_http_response_t *resp, mu_http_drain_fn drain, voi
     return -EINVAL;
   resp->drain = drain;
   resp->drain_arg = arg;
-  if (orphaned(resp)) {
-    resp->state = MU_RESP_STREAMING;
-    return 0;
+  switch (route(resp)) {
+    case ROUTE_LOOP:
+      return begin_in_loop(resp);
+    case ROUTE_STOPPING:
+      resp->state = MU_RESP_STREAMING; /* for write() and end(); no head goes out */
+      return 0;
+    default:
+      break;
   }
-  if (in_loop(resp))
-    return begin_in_loop(resp);
   /* The state changes here so that write() and end() from this thread see it;
    * the loop reads it only after the op below. */
   resp->state = MU_RESP_STREAMING;
-  return queue_op(resp, OP_BEGIN, NULL, 0);
+  http_shared_t *sh = resp->hc->sh;
+  int rc = queue_op(resp, OP_BEGIN, NULL, 0);
+  route_leave(sh);
+  return rc;
 }
 
-int mu_http_response_write(mu_http_response_t *resp, const void *data, size_t len) {
-  if (resp->state != MU_RESP_STREAMING)
-    return -EINVAL;
-  if (orphaned(resp))
-    return -ECONNRESET;
-  if (in_loop(resp)) {
-    int rc = write_in_loop(resp, data, len);
-    if (rc == 1)
-      resp->drain_wait = true; /* the caller was told to wait for drain */
-    return rc;
-  }
+/* write() from another thread, holding a route pass. */
+static int write_queued(mu_http_response_t *resp, const void *data, size_t len) {
   if (!mu_tcp_connection_connected(resp->hc->conn))
     return -ECONNRESET;
   if (len == 0)
@@ -828,16 +895,42 @@ int mu_http_response_write(mu_http_response_t *resp, const void *data, size_t le
   return rc == 0 ? 1 : rc;
 }
 
+int mu_http_response_write(mu_http_response_t *resp, const void *data, size_t len) {
+  if (resp->state != MU_RESP_STREAMING)
+    return -EINVAL;
+  switch (route(resp)) {
+    case ROUTE_LOOP: {
+      int rc = write_in_loop(resp, data, len);
+      if (rc == 1)
+        resp->drain_wait = true; /* the caller was told to wait for drain */
+      return rc;
+    }
+    case ROUTE_STOPPING:
+      return -ECONNRESET;
+    default:
+      break;
+  }
+  http_shared_t *sh = resp->hc->sh;
+  int rc = write_queued(resp, data, len);
+  route_leave(sh);
+  return rc;
+}
+
 int mu_http_response_end(mu_http_response_t *resp) {
   if (resp->state != MU_RESP_STREAMING)
     return -EINVAL;
-  if (orphaned(resp)) {
-    drop_orphan(resp);
-    return -ECONNRESET;
+  switch (route(resp)) {
+    case ROUTE_LOOP:
+      return end_in_loop(resp);
+    case ROUTE_STOPPING:
+      park_or_drop(resp);
+      return -ECONNRESET;
+    default:
+      break;
   }
-  if (in_loop(resp))
-    return end_in_loop(resp);
+  http_shared_t *sh = resp->hc->sh;
   bool gone = !mu_tcp_connection_connected(resp->hc->conn);
   queue_finish(resp, OP_END, -1, 0, 0);
+  route_leave(sh);
   return gone ? -ECONNRESET : 0;
 }

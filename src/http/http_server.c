@@ -5,6 +5,8 @@
 #include "cmuduo/http/http_server.h"
 
 #include <errno.h>
+#include <sched.h>
+#include <stddef.h>
 #include <string.h>
 #include <time.h>
 
@@ -544,21 +546,67 @@ mu_http_server_t *mu_http_server_new(mu_event_loop_t *loop, const mu_inet_addres
   return s;
 }
 
+void mu_http_shared_close_parking(http_shared_t *sh) {
+  pthread_mutex_lock(&sh->mutex);
+  sh->parking_closed = true;
+  mu_http_response_t *r = sh->parked;
+  sh->parked = NULL;
+  pthread_mutex_unlock(&sh->mutex);
+  while (r != NULL) {
+    mu_http_response_t *next = r->park_next;
+    mu_http_response_drop(r); /* may free r */
+    r = next;
+  }
+}
+
+static void close_parking_functor(void *p) {
+  http_shared_t *sh = p;
+  mu_http_shared_close_parking(sh);
+  shared_unref(sh);
+}
+
+static void close_parking_task(mu_loop_task_t *task) {
+  close_parking_functor((char *)task - offsetof(http_shared_t, close_task));
+}
+
+/* From here on no response call touches a loop: the calls already queuing
+ * into one (each holds a pass, see http_response.c: route) are let finish.
+ * They only queue a functor, so this waits microseconds. */
+static void stop_response_calls(http_shared_t *sh) {
+  atomic_store_explicit(&sh->stopping, true, memory_order_seq_cst);
+  while (atomic_load_explicit(&sh->inflight, memory_order_seq_cst) != 0)
+    sched_yield();
+}
+
 void mu_http_server_free(mu_http_server_t *s) {
   if (s == NULL)
     return;
   mu_event_loop_assert_in_loop_thread(s->loop);
   http_shared_t *sh = s->sh;
+  stop_response_calls(sh);
   /* The base loop outlives the server: its sweep must stop now. The I/O
    * loops' sweeps end with their loops, inside mu_tcp_server_free. */
+  bool base_serves = false;
   pthread_mutex_lock(&sh->mutex);
   for (size_t i = 0; i < sh->nloops; ++i) {
-    if (sh->loops[i]->loop == s->loop)
+    if (sh->loops[i]->loop == s->loop) {
       mu_event_loop_cancel(s->loop, sh->loops[i]->sweep);
+      base_serves = true;
+    }
   }
   pthread_mutex_unlock(&sh->mutex);
   mu_tcp_server_free(s->tcp);
-  atomic_store_explicit(&sh->stopped, true, memory_order_release);
+  if (base_serves) {
+    /* The base loop has yet to run the connections' destroys just queued,
+     * and work queued for the parked responses before them: after those. */
+    sh->close_task.fn = close_parking_task;
+    atomic_fetch_add_explicit(&sh->refcnt, 1, memory_order_relaxed);
+    mu_event_loop_queue_in_loop_or_task(s->loop, close_parking_functor, sh,
+                                        &sh->close_task);
+  } else {
+    /* The I/O loops have run everything and are gone. */
+    mu_http_shared_close_parking(sh);
+  }
   shared_unref(sh);
   mu_free(s);
 }

@@ -59,6 +59,9 @@ struct mu_http_response {
   int fin_fd;
   uint64_t fin_offset;
   uint64_t fin_len;
+  /* Finished while the server was being freed: next in http_shared's parked
+   * list (guarded by its mutex). */
+  mu_http_response_t *park_next;
 };
 
 #define MU_HTTP_LOOP_SPARES 16
@@ -92,7 +95,8 @@ struct http_loop {
  * (and an async response on it) may outlive mu_http_server_free. */
 struct http_shared {
   _Atomic int refcnt;
-  pthread_mutex_t mutex; /* guards loops/nloops (loops register lazily) */
+  pthread_mutex_t mutex; /* guards loops/nloops (loops register lazily) and
+                            the parked list */
   http_loop_t **loops;
   size_t nloops;
   size_t loops_cap;
@@ -103,9 +107,23 @@ struct http_shared {
   double idle_timeout;
   double linger; /* seconds a closing connection waits for the peer's FIN */
   size_t high_water_mark;
-  /* Set once mu_http_server_free has closed every connection: an async
-   * response finished later must not touch its loop, which may be gone. */
-  _Atomic bool stopped;
+  /* Set when mu_http_server_free begins. From then on a response call, in
+   * any thread, touches no loop (mu_http_server_free frees the I/O loops)
+   * and a finishing call drops its response (http_response.c: route). */
+  _Atomic bool stopping;
+  /* Guarded by mutex: responses finished since `stopping`, kept until the
+   * loops are done with them (they may still run work queued for them
+   * before), then dropped by mu_http_shared_close_parking, which sets
+   * parking_closed: finishing calls after it drop their response at once. */
+  mu_http_response_t *parked;
+  bool parking_closed;
+  mu_loop_task_t close_task; /* close_parking queued to the base loop */
+  /* Calls from other threads between "not stopping" and the end of their
+   * queue_in_loop: mu_http_server_free waits for 0 before freeing a loop.
+   * On a cache line of its own: workers write it, loops read the rest. */
+  char pad_before_inflight[64];
+  _Atomic unsigned inflight;
+  char pad_after_inflight[64];
 };
 
 /* Connection phases, for the timeouts. */
@@ -173,5 +191,15 @@ int mu_http_response_format_simple(mu_buffer_t *out, const char *date, size_t da
 void mu_http_response_conn_gone(mu_http_response_t *r);
 /* Write-complete: call the drain callback if one is waited for. */
 void mu_http_response_output_drained(mu_http_response_t *r);
+/* Releases a finished response without writing it: its storage, and the
+ * connection reference an async response holds (may free the connection).
+ * Only once no loop will run anything for it any more. */
+void mu_http_response_drop(mu_http_response_t *r);
+
+/* ---- http_server.c, for both -------------------------------------------- */
+
+/* The loops are done with every parked response: drops them, and makes
+ * later finishing calls drop theirs at once. Any thread. */
+void mu_http_shared_close_parking(http_shared_t *sh);
 
 #endif

@@ -35,6 +35,13 @@
  * succeed as far as the caller can tell (or return -ECONNRESET, as documented
  * on each) and the response is freed when it is finished: an async handler
  * must always finish what it started.
+ *
+ * The same holds from the moment mu_http_server_free begins, in every thread
+ * and also while the free is still running: the calls touch no event loop
+ * (the server's I/O loops are being freed), a finishing call releases the
+ * response unsent (send, send_text, send_file return 0, end -ECONNRESET),
+ * write returns -ECONNRESET and begin 0. The setters and append_body work
+ * as before (their result is dropped with the response).
  */
 #ifndef CMUDUO_HTTP_HTTP_RESPONSE_H
 #define CMUDUO_HTTP_HTTP_RESPONSE_H

@@ -63,9 +63,20 @@ typedef void (*mu_http_handler_fn)(const mu_http_request_t *req, mu_http_respons
  * 404. */
 mu_http_server_t *mu_http_server_new(mu_event_loop_t *loop, const mu_inet_address_t *addr,
                                      const char *name, int options);
-/* Closes every connection (responses not finished are dropped when their
- * handlers finish them; a stream waiting for drain gets its drain callback,
- * where write() fails) and frees the server. Base loop thread only. */
+/* Closes every connection and frees the server (with its I/O threads and
+ * their loops). Base loop thread only.
+ *
+ * Responses not finished yet stay their handlers' threads' to finish, during
+ * this call (it may run while other threads are inside response calls) and
+ * after it: from the moment it begins, every response call, in any thread,
+ * leaves the loops alone and answers as for a connection that closed:
+ * send, send_text, send_file and begin return 0, write and end -ECONNRESET,
+ * and a finishing call releases the response without sending it. Its memory
+ * and the connection's go once no loop can still run work queued for it:
+ * when the free returns (with I/O threads) or when the base loop next runs
+ * its queue (without); a response finished later goes at once. A stream
+ * waiting for drain gets its drain callback, where write() fails. To have
+ * pending responses go out, finish them before calling this. */
 void mu_http_server_free(mu_http_server_t *server);
 
 void mu_http_server_set_handler(mu_http_server_t *server, mu_http_handler_fn fn,
