@@ -15,6 +15,10 @@
 #include "tcp_connection_internal.h"
 
 struct mu_tcp_server {
+  /* The user's, plus one per start() queued from another thread: free() tears
+   * the server down at once, the memory goes with the last reference. */
+  _Atomic int refcnt;
+  bool freed; /* base loop thread only */
   mu_event_loop_t *loop;
   char name[64];
   char ip_port[MU_INET_ADDRSTRLEN];
@@ -41,6 +45,7 @@ mu_tcp_server_t *mu_tcp_server_new(mu_event_loop_t *loop, const mu_inet_address_
   mu_tcp_server_t *s = mu_calloc(1, sizeof *s);
   if (s == NULL)
     return NULL;
+  atomic_init(&s->refcnt, 1);
   s->loop = loop;
   snprintf(s->name, sizeof s->name, "%s", name ? name : "TcpServer");
   s->acceptor = mu_acceptor_new(loop, addr, (options & MU_TCP_SERVER_REUSE_PORT) != 0);
@@ -70,10 +75,16 @@ mu_tcp_server_t *mu_tcp_server_new(mu_event_loop_t *loop, const mu_inet_address_
   return s;
 }
 
+static void server_unref(mu_tcp_server_t *s) {
+  if (atomic_fetch_sub_explicit(&s->refcnt, 1, memory_order_acq_rel) == 1)
+    mu_free(s);
+}
+
 void mu_tcp_server_free(mu_tcp_server_t *s) {
   if (s == NULL)
     return;
   MU_ASSERT_IN_LOOP_THREAD(s->loop);
+  s->freed = true;
   MU_LOG_TRACE("TcpServer %s freed with %zu connections", s->name, s->nconns);
   mu_acceptor_free(s->acceptor);
   s->owner->owner = NULL; /* closes that race us in other loops find no server */
@@ -84,7 +95,7 @@ void mu_tcp_server_free(mu_tcp_server_t *s) {
   mu_event_loop_thread_pool_free(s->pool);
   mu_conn_owner_unref(s->owner);
   mu_free(s->conns);
-  mu_free(s);
+  server_unref(s);
 }
 
 void mu_tcp_server_set_thread_num(mu_tcp_server_t *s, int n) {
@@ -134,9 +145,10 @@ static int mu_tcp_server_start_in_loop(mu_tcp_server_t *s) {
 static void start_functor(void *p) {
   mu_tcp_server_t *s = p;
   /* Reported in the log only (the caller has returned); clearing the flag
-   * lets a later start() try again. */
-  if (mu_tcp_server_start_in_loop(s) != 0)
+   * lets a later start() try again. A server freed meanwhile stays down. */
+  if (!s->freed && mu_tcp_server_start_in_loop(s) != 0)
     atomic_store(&s->started, false);
+  server_unref(s);
 }
 
 int mu_tcp_server_start(mu_tcp_server_t *s) {
@@ -148,9 +160,12 @@ int mu_tcp_server_start(mu_tcp_server_t *s) {
       atomic_store(&s->started, false);
     return rc;
   }
+  atomic_fetch_add_explicit(&s->refcnt, 1, memory_order_relaxed);
   int rc = mu_event_loop_queue_in_loop(s->loop, start_functor, s);
-  if (rc != 0)
+  if (rc != 0) {
     atomic_store(&s->started, false);
+    server_unref(s);
+  }
   return rc;
 }
 

@@ -38,7 +38,9 @@ mu_tcp_server_t *mu_tcp_server_new(mu_event_loop_t *loop, const mu_inet_address_
 /* Stops accepting, closes every connection (each gets its down callback in its
  * loop), stops the thread pool and frees the server. Base loop thread only; it
  * may run inside a callback of the base loop (with no I/O threads, inside a
- * connection's callbacks too; with I/O threads, queue it to the base loop). */
+ * connection's callbacks too; with I/O threads, queue it to the base loop).
+ * A start() called from another thread whose work has not run yet then does
+ * nothing. */
 void mu_tcp_server_free(mu_tcp_server_t *server);
 
 /* The number of I/O threads (0: all I/O on the base loop). Before start. */
