@@ -1,24 +1,27 @@
 /* mu_http_server_free racing async handlers' threads: a server with 2 I/O
  * threads hands every response to worker threads, which hold them until the
  * base loop thread starts mu_http_server_free, then finish them (send_text,
- * and streams that begin, write in a tight loop, end) WHILE the server is
- * being freed, and keep going after it returned.
+ * send, send_file, and streams that begin, write in a tight loop, end) WHILE
+ * the server is being freed, and keep going after it returned.
  *
  * The server frees its I/O loops inside mu_http_server_free (it joins their
  * threads). A cross-thread call landing then must not read or queue into a
  * loop that is gone or has run its last functors (ASan: use after free; TSan:
  * a race with the free; LeakSanitizer: a finish queued after the loop's last
  * drain never runs, and the connection it holds leaks). And every response
- * must be released exactly once whatever the timing.
+ * must be released exactly once whatever the timing (and every descriptor
+ * given to send_file closed: the test counts its open descriptors).
  *
  * What each call may return: write 0 or -ECONNRESET (never 1: the high-water
- * mark is out of reach), send_text 0, begin 0, end 0 or -ECONNRESET.
+ * mark is out of reach), send_text, send and send_file 0, begin 0, end 0 or
+ * -ECONNRESET.
  *
  * Every fourth round runs the server without I/O threads: its connections
  * live in the base loop, which outlives the server, so work queued for them
  * before the free still runs after it returned.
  *
  * Rounds: $MU_FREE_RACE_ROUNDS (default 100); seed: $TT_SEED. */
+#include <dirent.h>
 #include <sched.h>
 #include <stdatomic.h>
 
@@ -26,7 +29,7 @@
 
 enum {
   NWORKERS = 3,
-  NCLIENTS = 12, /* one request each */
+  NCLIENTS = 15, /* one request each */
   MAX_HELD = NCLIENTS,
   WRITES_CAP = 20000 /* per worker per round: bounds the memory queued */
 };
@@ -34,12 +37,16 @@ enum {
 /* A response the handler gave away, and how it is to be finished. */
 typedef struct held {
   mu_http_response_t *resp;
-  int kind; /* K_TEXT, K_STREAM (begun in the handler), K_STREAM_LATE */
+  int kind; /* K_TEXT, K_SEND, K_FILE, K_STREAM (begun in the handler),
+               K_STREAM_LATE */
   bool begun;
   bool done;
 } held_t;
 
-enum { K_TEXT, K_STREAM, K_STREAM_LATE };
+enum { K_TEXT, K_SEND, K_FILE, K_STREAM, K_STREAM_LATE, K_COUNT };
+static const char *const k_paths[K_COUNT] = {"/text", "/send", "/file", "/stream",
+                                             "/stream-late"};
+static int g_file_fd = -1; /* send_file gets a dup of it */
 
 typedef struct worker {
   pthread_t thread;
@@ -60,11 +67,9 @@ static void on_request(const mu_http_request_t *req, mu_http_response_t *resp,
                        void *arg) {
   (void)arg;
   const char *path = mu_http_request_path(req);
-  int kind = K_TEXT;
-  if (strcmp(path, "/stream") == 0)
-    kind = K_STREAM;
-  else if (strcmp(path, "/stream-late") == 0)
-    kind = K_STREAM_LATE;
+  int kind = 0;
+  while (kind < K_COUNT - 1 && strcmp(path, k_paths[kind]) != 0)
+    ++kind;
   if (kind == K_STREAM) /* in the loop thread: the head goes out now */
     CHECK_EQ(mu_http_response_begin(resp, NULL, NULL), 0);
   pthread_mutex_lock(&g_mu);
@@ -84,8 +89,19 @@ static void count_call(void) {
 /* One step on h: a write, or the finishing call. */
 static void step(held_t *h, bool finish) {
   count_call();
-  if (h->kind == K_TEXT) {
-    CHECK_EQ(mu_http_response_send_text(h->resp, 200, "late\n"), 0);
+  if (h->kind == K_TEXT || h->kind == K_SEND || h->kind == K_FILE) {
+    int rc;
+    if (h->kind == K_TEXT) {
+      rc = mu_http_response_send_text(h->resp, 200, "late\n");
+    } else if (h->kind == K_SEND) {
+      CHECK_EQ(mu_http_response_append_body(h->resp, "sent\n", 5), 0);
+      rc = mu_http_response_send(h->resp);
+    } else {
+      int fd = dup(g_file_fd);
+      CHECK(fd >= 0);
+      rc = mu_http_response_send_file(h->resp, fd, 0, 4096);
+    }
+    CHECK_EQ(rc, 0);
     h->done = true;
     return;
   }
@@ -120,7 +136,7 @@ static void *worker_main(void *p) {
     if (h->done)
       continue;
     bool finish = tt_rng_range(&w->rng, 0, 199) == 0;
-    if (h->kind == K_TEXT && !finish)
+    if (h->kind != K_STREAM && h->kind != K_STREAM_LATE && !finish)
       continue;
     step(h, finish);
     ++writes;
@@ -169,11 +185,10 @@ static void run_round(uint64_t seed, int io_threads) {
   ht_server_t s;
   ht_server_start(&s, io_threads, on_request, NULL, setup, NULL);
   ht_client_t *c[NCLIENTS];
-  static const char *const paths[] = {"/text", "/stream", "/stream-late"};
   for (int i = 0; i < NCLIENTS; ++i) {
     c[i] = ht_connect(s.port);
     char req[96];
-    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", paths[i % 3]);
+    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", k_paths[i % K_COUNT]);
     ht_send(c[i], req);
   }
   /* Every response is held by a worker before the free starts. */
@@ -189,8 +204,27 @@ static void run_round(uint64_t seed, int io_threads) {
     ht_close(c[i]);
 }
 
+/* Open descriptors of the process. */
+static int count_fds(void) {
+  DIR *d = opendir("/proc/self/fd");
+  CHECK(d != NULL);
+  int n = 0;
+  while (readdir(d) != NULL)
+    ++n;
+  closedir(d);
+  return n;
+}
+
 int main(void) {
   tt_init("http_server_free_race", 120);
+  char path[] = "/tmp/free_race_XXXXXX";
+  g_file_fd = mkstemp(path);
+  CHECK(g_file_fd >= 0);
+  CHECK_EQ(unlink(path), 0);
+  char block[4096];
+  memset(block, 'f', sizeof block);
+  CHECK_EQ(pwrite(g_file_fd, block, sizeof block, 0), (ssize_t)sizeof block);
+  int fds_before = count_fds();
   uint64_t seed = tt_seed(20261207);
   const char *env = getenv("MU_FREE_RACE_ROUNDS");
   int rounds = env ? atoi(env) : 100;
@@ -200,6 +234,8 @@ int main(void) {
     run_round(seed + (uint64_t)r, r % 4 == 3 ? 0 : 2);
   printf("%d rounds, %ld response calls started before the free returned\n", rounds,
          atomic_load(&g_calls_during_free));
+  CHECK_EQ(count_fds(), fds_before);
+  close(g_file_fd);
   /* The calls must have overlapped the free for the test to mean anything. */
   CHECK(atomic_load(&g_calls_during_free) > 0);
   printf("http_server_free_race: OK\n");
