@@ -367,12 +367,28 @@ static bool mark_disconnecting(mu_tcp_connection_t *conn) {
   return false;
 }
 
+/* Queues force_close_in_loop with a reference. The state already says
+ * DISCONNECTING (sends are refused), so the close must not be lost: when the
+ * functor queue cannot grow, a timer due now (another allocation, often none)
+ * carries it instead. */
+static void queue_close(mu_tcp_connection_t *conn) {
+  mu_tcp_connection_ref(conn);
+  if (mu_event_loop_queue_in_loop(loop_of(conn), mu_tcp_connection_force_close_in_loop,
+                                  conn) == 0)
+    return;
+  if (mu_timer_id_valid(mu_event_loop_run_after(
+          loop_of(conn), 0, mu_tcp_connection_force_close_in_loop, conn)))
+    return;
+  MU_LOG_ERROR("out of memory queueing a close; the connection stays open");
+  mu_tcp_connection_unref(conn);
+}
+
 void mu_tcp_connection_force_close(mu_tcp_connection_t *conn) {
   if (!mark_disconnecting(conn))
     return;
   /* Always queued, even in the loop thread: the caller may be a callback of this
    * very connection, which must finish before the connection goes down. */
-  queue_with_ref(conn, mu_tcp_connection_force_close_in_loop);
+  queue_close(conn);
 }
 
 static conn_ext_t *get_ext(mu_tcp_connection_t *conn) {
@@ -437,7 +453,7 @@ static void delayed_close_in_loop(void *p) {
      * sends are refused): without a timer, close now rather than never. */
     if (ext == NULL || !mu_timer_id_valid(ext->delayed_close)) {
       MU_LOG_ERROR("out of memory for a delayed close; closing now");
-      queue_with_ref(conn, mu_tcp_connection_force_close_in_loop);
+      queue_close(conn);
     }
   }
   mu_tcp_connection_unref(conn);
@@ -711,7 +727,7 @@ static int queue_output(mu_tcp_connection_t *conn, const char *data, size_t len)
  * closing there would run the down callback in the middle of the user's code. */
 static void close_soon(mu_tcp_connection_t *conn) {
   set_state(conn, MU_TCP_DISCONNECTING);
-  queue_with_ref(conn, mu_tcp_connection_force_close_in_loop);
+  queue_close(conn);
 }
 
 /* Nothing queued (no output, not waiting for writability): the bytes may go
