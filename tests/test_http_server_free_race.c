@@ -22,7 +22,6 @@
  *
  * Rounds: $MU_FREE_RACE_ROUNDS (default 100); seed: $TT_SEED. */
 #include <dirent.h>
-#include <sched.h>
 #include <stdatomic.h>
 
 #include "test_http_server_util.h"
