@@ -378,7 +378,11 @@ static void process_input(http_conn_t *hc, mu_buffer_t *in, int64_t now) {
     if (rc == MU_HTTP_NEED_MORE) {
       if (hc->phase == MU_HC_IDLE && !mu_http_parser_idle(&hc->parser)) {
         hc->phase = MU_HC_HEAD;
-        hc->t_mark_us = now;
+        /* A new connection's first head is timed from the connection's start
+         * (kept in t_mark_us): restarting the clock at its first byte would
+         * give a slow client the header timeout twice. */
+        if (!hc->fresh)
+          hc->t_mark_us = now;
       } else if (hc->phase == MU_HC_BODY) {
         hc->t_mark_us = now;
       }
