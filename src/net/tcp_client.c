@@ -20,11 +20,13 @@ struct mu_tcp_client {
   mu_conn_owner_t *owner;
   bool retry;
   bool freed;
-  /* connect() came while the connection was going down (from its down
-   * callback, or after disconnect()): connect again once it is removed. */
-  bool connect_after_close;
   _Atomic bool connect;
   uint64_t next_conn_id;
+  /* connect() came while the connection was going down (from its down
+   * callback, or after disconnect()): connect again once it is removed. Loop
+   * thread only; kept away from `connect`, so that no load the compiler
+   * widens over neighbouring flags also covers that atomic. */
+  bool connect_after_close;
   pthread_mutex_t mutex;
   mu_tcp_connection_t *connection; /* guarded by mutex; holds the owner's reference */
 };
