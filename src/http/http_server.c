@@ -460,6 +460,18 @@ static bool expired(int64_t now, int64_t mark, double seconds) {
   return seconds > 0 && seconds < 1e12 && now - mark >= (int64_t)(seconds * 1e6);
 }
 
+/* How long a closing connection may go without progress. The linger starts
+ * once the last response has left; while it is still being written, a client
+ * that pauses gets the idle timeout, as any download does (files_queued may
+ * trail a region still going out: then the linger, as before). With the idle
+ * timeout off, the linger still ends a closing connection. */
+static double closing_limit(const http_conn_t *hc) {
+  const http_shared_t *sh = hc->sh;
+  bool writing = hc->files_queued > 0 ||
+                 mu_buffer_readable_bytes(mu_tcp_connection_output_buffer(hc->conn)) > 0;
+  return writing && sh->idle_timeout > 0 ? sh->idle_timeout : sh->linger;
+}
+
 /* One timer per loop instead of one per connection: a pass over the loop's
  * connections a few times per shortest timeout. */
 static void sweep(void *arg) {
@@ -504,7 +516,7 @@ static void sweep(void *arg) {
         }
         break;
       case MU_HC_CLOSING:
-        if (expired(now, hc->t_mark_us, sh->linger)) {
+        if (expired(now, hc->t_mark_us, closing_limit(hc))) {
           hc->t_mark_us = INT64_MAX / 2; /* once */
           mu_tcp_connection_force_close(hc->conn);
         }

@@ -98,7 +98,9 @@ void mu_http_server_set_idle_timeout(mu_http_server_t *server, double seconds);
  * Connection: close or an error status) waits, once its last response bytes
  * have left, for the client to close before it is closed hard; reading the
  * client's leftover input meanwhile keeps a reset from destroying a response
- * the client has not read yet (default MU_HTTP_DEFAULT_LINGER; at least 1 ms). */
+ * the client has not read yet (default MU_HTTP_DEFAULT_LINGER; at least 1 ms).
+ * While those bytes are still being written, a client that pauses gets the
+ * idle timeout instead (or this one when the idle timeout is off). */
 void mu_http_server_set_linger(mu_http_server_t *server, double seconds);
 /* Bytes of queued output above which mu_http_response_write() returns 1 and
  * the drain callback is awaited (default MU_HTTP_DEFAULT_HIGH_WATER_MARK).
