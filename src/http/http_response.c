@@ -231,7 +231,9 @@ int mu_http_response_set_status(mu_http_response_t *resp, int status,
                                 const char *reason) {
   if (!building(resp))
     return -EINVAL;
-  if (status < 100 || status > 599 || status == 101)
+  /* A 1xx is interim: the client would wait on for the final response (or
+   * take the next request's for it), so it cannot finish a request. */
+  if (status < 200 || status > 599)
     return -EINVAL;
   char *copy = NULL;
   if (reason != NULL) {
@@ -809,7 +811,7 @@ int mu_http_response_send_text(mu_http_response_t *resp, int status, const char 
   if (resp->state != MU_RESP_BUILDING || body == NULL)
     return -EINVAL;
   int rc;
-  if (resp->reason == NULL && status >= 100 && status <= 599 && status != 101) {
+  if (resp->reason == NULL && status >= 200 && status <= 599) {
     resp->status = status; /* set_status(status, NULL), without its calls */
   } else if ((rc = mu_http_response_set_status(resp, status, NULL)) != 0) {
     return rc;

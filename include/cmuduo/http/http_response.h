@@ -10,7 +10,7 @@
  *
  * The server adds Date (cached per loop, refreshed once a second), Server,
  * Content-Length or Transfer-Encoding, and Connection when needed. A response
- * to HEAD keeps its Content-Length but has its body dropped; 1xx, 204 and 304
+ * to HEAD keeps its Content-Length but has its body dropped; 204 and 304
  * never carry one.
  *
  * Ownership and threads: while the handler runs, the response is the handler's
@@ -61,9 +61,11 @@ typedef struct mu_http_response mu_http_response_t;
 /* The request this response answers; valid until the response is finished. */
 const mu_http_request_t *mu_http_response_request(const mu_http_response_t *resp);
 
-/* The status (100-599 but 101; default 200) and its reason phrase: NULL gives
- * the standard phrase ("Not Found"); a custom one (copied; tab, space and
- * visible bytes, at most 256) replaces it. Returns 0, -EINVAL or -ENOMEM. */
+/* The status (200-599; default 200) and its reason phrase: NULL gives the
+ * standard phrase ("Not Found"); a custom one (copied; tab, space and visible
+ * bytes, at most 256) replaces it. Returns 0, -EINVAL or -ENOMEM. A 1xx is
+ * refused: it is interim, so the client would wait on for a final response
+ * (or take the next request's for this one). */
 int mu_http_response_set_status(mu_http_response_t *resp, int status, const char *reason);
 int mu_http_response_status(const mu_http_response_t *resp);
 
