@@ -876,6 +876,13 @@ int mu_http_response_begin(mu_http_response_t *resp, mu_http_drain_fn drain, voi
   resp->state = MU_RESP_STREAMING;
   http_shared_t *sh = resp->hc->sh;
   int rc = queue_op(resp, OP_BEGIN, NULL, 0);
+  if (rc != 0) {
+    /* No head will go out, so nothing else may: close, as the loop's begin
+     * does, and have end() finish with a close too (whatever the loop runs
+     * first). Under the pass: the loop is alive. */
+    resp->close = true;
+    mu_tcp_connection_force_close(resp->hc->conn);
+  }
   route_leave(sh);
   return rc;
 }
