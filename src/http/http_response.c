@@ -557,10 +557,15 @@ static int write_in_loop(mu_http_response_t *r, const void *data, size_t len) {
       line_len = (size_t)(p - line);
     }
     if (len <= INLINE_BODY_MAX) {
+      size_t before = mu_buffer_readable_bytes(out);
       if ((rc = mu_buffer_append(out, line, line_len)) != 0 ||
           (rc = mu_buffer_append(out, data, len)) != 0 ||
-          (r->chunked && (rc = mu_buffer_append(out, "\r\n", 2)) != 0))
+          (r->chunked && (rc = mu_buffer_append(out, "\r\n", 2)) != 0)) {
+        /* No size line without its chunk: the piece is refused whole, the
+         * framing stays intact and the caller may write it again. */
+        mu_buffer_unwrite(out, mu_buffer_readable_bytes(out) - before);
         return rc;
+      }
       rc = mu_http_loop_flush(hc->lp);
     } else {
       if ((rc = mu_buffer_append(out, line, line_len)) != 0)

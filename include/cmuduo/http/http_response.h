@@ -123,7 +123,9 @@ int mu_http_response_begin(mu_http_response_t *resp, mu_http_drain_fn drain, voi
 /* Writes len bytes of a streamed body (copied; len 0 is a no-op). Returns 0:
  * write more; 1: the bytes are queued but the connection's output is above
  * its high-water mark: stop and wait for the drain callback; -ECONNRESET: the
- * connection is gone (call end() to release the response); -ENOMEM. From a
+ * connection is gone (call end() to release the response); -ENOMEM: the
+ * piece was not sent (write it again, or end; where part of it had left
+ * already the connection is closed, and later calls say -ECONNRESET). From a
  * thread other than the loop's, the 1 comes from an estimate of the queued
  * output, and the drain callback still runs in the loop thread. */
 int mu_http_response_write(mu_http_response_t *resp, const void *data, size_t len);
