@@ -806,6 +806,13 @@ static int mu_tcp_connection_send_in_loop(mu_tcp_connection_t *conn, const char 
     MU_LOG_DEBUG("disconnected, give up writing %zu bytes", len);
     return -ENOTCONN;
   }
+  if ((conn->flags & k_shutdown_wanted) && !mu_channel_is_writing(&conn->channel)) {
+    /* shutdown() has half-closed the socket already: bytes another thread
+     * queued before it can no longer go out, and writing them would meet
+     * EPIPE from our own SHUT_WR and close a connection that still reads. */
+    MU_LOG_DEBUG("half-closed, give up writing %zu bytes", len);
+    return -ENOTCONN;
+  }
   return write_or_queue(conn, data, len);
 }
 
