@@ -698,7 +698,7 @@ static void park_or_drop(mu_http_response_t *r) {
 
 /* Streaming calls (queued, allocated) and finishing calls (fin_kind, never
  * allocated). */
-enum { OP_BEGIN, OP_WRITE, OP_CHECK_DRAIN, OP_SEND, OP_SEND_FILE, OP_END };
+enum { OP_BEGIN, OP_WRITE, OP_CHECK_DRAIN, OP_SEND, OP_SEND_FILE, OP_END, OP_FAIL };
 
 typedef struct resp_op {
   mu_http_response_t *r;
@@ -764,6 +764,9 @@ static void fin_run(void *p) {
       break;
     case OP_SEND_FILE:
       send_file_in_loop(r, r->fin_fd, r->fin_offset, r->fin_len);
+      break;
+    case OP_FAIL:
+      fail(r, -ENOMEM);
       break;
     default:
       end_in_loop(r);
@@ -832,8 +835,10 @@ int mu_http_response_send_text(mu_http_response_t *resp, int status, const char 
       break;
   }
   http_shared_t *sh = resp->hc->sh;
-  if ((rc = mu_http_response_append_body(resp, body, strlen(body))) == 0)
-    rc = queue_finish(resp, OP_SEND, -1, 0, 0);
+  rc = mu_http_response_append_body(resp, body, strlen(body));
+  /* Without the text the response is still finished, by a close (as the
+   * loop's send does when memory runs out): a finishing call is never lost. */
+  queue_finish(resp, rc == 0 ? OP_SEND : OP_FAIL, -1, 0, 0);
   route_leave(sh);
   return rc;
 }

@@ -92,7 +92,9 @@ int mu_http_response_append_body(mu_http_response_t *resp, const void *data, siz
 int mu_http_response_send(mu_http_response_t *resp);
 
 /* Shorthand: set_status(status, NULL), Content-Type text/plain (if none was
- * added), append_body(body, strlen(body)) and send. */
+ * added), append_body(body, strlen(body)) and send. Returns as send does: on
+ * -ENOMEM the response is finished all the same and the connection closed;
+ * -EINVAL (a bad status, a NULL body, the wrong state) leaves it unfinished. */
 int mu_http_response_send_text(mu_http_response_t *resp, int status, const char *body);
 
 /* Finishes the response with len bytes of the open file fd starting at offset
