@@ -90,6 +90,12 @@ void mu_event_loop_thread_free(mu_event_loop_thread_t *t) {
   if (t == NULL)
     return;
   if (t->started) {
+    if (pthread_equal(pthread_self(), t->thread)) {
+      /* It would join itself (EDEADLK) and free the object under its own
+       * running thread. */
+      MU_LOG_FATAL("mu_event_loop_thread_free: called from the thread's own loop (%s)",
+                   t->name);
+    }
     pthread_mutex_lock(&t->mutex);
     if (t->loop != NULL)
       mu_event_loop_quit(t->loop);
