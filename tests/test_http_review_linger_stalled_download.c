@@ -9,7 +9,9 @@
  * (sparse, so cheap) with Connection: close; the client has a small receive
  * buffer, reads the head, pauses 4 s (the server's output backs up and stops
  * moving for longer than the linger, far less than the idle timeout), then
- * reads on: every byte of the body must arrive before the close. */
+ * reads on: every byte of the body must arrive before the close. Once it
+ * has, the linger applies again: the server closes within a few seconds
+ * although the client keeps its end open. */
 #include <fcntl.h>
 
 #include "test_http_server_util.h"
@@ -62,6 +64,9 @@ int main(void) {
            (unsigned long long)got, (unsigned long long)FILE_SIZE, n);
     CHECK_EQ(n, 0);
     CHECK_EQ(got, FILE_SIZE);
+    /* Once the response has left, the linger (1 s) applies again, not the
+     * idle timeout (60 s): the server closes although this client does not. */
+    CHECK_EQ(ht_server_wait_connections(&s, 0, 20), 0);
     ht_close(c);
     ht_server_stop(&s);
   }
