@@ -258,6 +258,13 @@ void mu_tcp_client_set_write_complete_callback(mu_tcp_client_t *c,
   c->owner->write_complete_cb = fn;
   c->owner->write_complete_arg = arg;
 }
+void mu_tcp_client_set_high_water_mark_callback(mu_tcp_client_t *c,
+                                                mu_high_water_mark_fn fn, void *arg,
+                                                size_t mark) {
+  c->owner->high_water_mark_cb = fn;
+  c->owner->high_water_mark_arg = arg;
+  c->owner->high_water_mark = mark;
+}
 const char *mu_tcp_client_name(const mu_tcp_client_t *c) {
   return c->name;
 }

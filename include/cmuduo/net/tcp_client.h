@@ -66,6 +66,16 @@ void mu_tcp_client_set_message_callback(mu_tcp_client_t *client, mu_message_fn f
                                         void *arg);
 void mu_tcp_client_set_write_complete_callback(mu_tcp_client_t *client,
                                                mu_write_complete_fn fn, void *arg);
+/* Called when the connection's output queue crosses `mark` bytes upwards
+ * (once per crossing; 0 disables; default MU_TCP_DEFAULT_HIGH_WATER_MARK with
+ * no callback), in the loop thread, from inside the send that crossed it: the
+ * callback may send, stop reading or close. Applies to the connections made
+ * after the call as well as the current one, as the other callbacks do;
+ * mu_tcp_connection_set_high_water_mark overrides the mark for one
+ * connection. */
+void mu_tcp_client_set_high_water_mark_callback(mu_tcp_client_t *client,
+                                                mu_high_water_mark_fn fn, void *arg,
+                                                size_t mark);
 const char *mu_tcp_client_name(const mu_tcp_client_t *client);
 mu_event_loop_t *mu_tcp_client_get_loop(const mu_tcp_client_t *client);
 
