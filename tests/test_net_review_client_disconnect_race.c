@@ -23,6 +23,12 @@ static _Atomic int g_up, g_down;
 static void log_sink(const char *line, size_t len, void *arg) {
   (void)arg;
   bool ours = memmem(line, len, "Racer-", 6) != NULL;
+  /* Our lines name the connection as mu_tcp_connection_name does,
+   * "Racer-ip:port#N": the prefix already ends in '#'. */
+  if (ours && memmem(line, len, "##", 2) != NULL) {
+    fwrite(line, 1, len, stderr);
+    CHECK(!"a doubled '#' in the connection's name");
+  }
   if (ours && memmem(line, len, "created", 7) != NULL &&
       atomic_exchange(&g_armed, false)) {
     mu_countdown_latch_count_down(&g_at_window);

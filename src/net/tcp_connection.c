@@ -170,7 +170,7 @@ mu_tcp_connection_t *mu_tcp_connection_new(mu_event_loop_t *loop, mu_conn_owner_
   atomic_init(&conn->created_us, mu_timestamp_mono_now().us);
   conn->peer = *peer;
   mu_sockets_set_keep_alive(fd, true);
-  MU_LOG_DEBUG("connection %s#%llu fd=%d created", owner->name_prefix,
+  MU_LOG_DEBUG("connection %s%llu fd=%d created", owner->name_prefix,
                (unsigned long long)id, fd);
   return conn;
 }
