@@ -45,9 +45,14 @@ static inline bool mu_timestamp_valid(mu_timestamp_t t) {
  * A result past int64's range saturates (a huge delay is the far future, never
  * the past); NaN adds nothing. */
 mu_timestamp_t mu_timestamp_add_seconds(mu_timestamp_t t, double seconds);
-/* high - low, in seconds. */
+/* high - low, in seconds; exact to the microsecond while the difference fits
+ * int64, and of the right sign and size beyond (saturated timestamps). */
 static inline double mu_timestamp_diff_seconds(mu_timestamp_t high, mu_timestamp_t low) {
-  return (double)(high.us - low.us) / (double)MU_MICROS_PER_SECOND;
+  int64_t d;
+  /* The int64 subtraction would overflow: the doubles' cannot. */
+  if (__builtin_sub_overflow(high.us, low.us, &d))
+    return ((double)high.us - (double)low.us) / (double)MU_MICROS_PER_SECOND;
+  return (double)d / (double)MU_MICROS_PER_SECOND;
 }
 static inline int mu_timestamp_compare(mu_timestamp_t a, mu_timestamp_t b) {
   return (a.us > b.us) - (a.us < b.us);
