@@ -49,6 +49,10 @@ char *mu_timestamp_to_formatted_string(mu_timestamp_t t, bool show_micros, char 
                                        size_t len) {
   time_t sec = (time_t)(t.us / MU_MICROS_PER_SECOND);
   int micros = (int)(t.us % MU_MICROS_PER_SECOND);
+  if (micros < 0) { /* before the epoch: the second below, a positive fraction */
+    micros += (int)MU_MICROS_PER_SECOND;
+    sec -= 1;
+  }
   struct tm tm;
   gmtime_r(&sec, &tm);
   if (show_micros) {
