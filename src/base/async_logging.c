@@ -176,6 +176,10 @@ static void write_batch_drop_note(mu_async_logging_t *al) {
 /* Touched once here, never under the lock, so that a log call does not take
  * the page faults of a fresh buffer (one per 4 KiB, ~40 lines). */
 static log_buffer_t *buffer_new(mu_async_logging_t *al) {
+  if (al->buffer_size > SIZE_MAX - sizeof(log_buffer_t)) {
+    errno = ENOMEM; /* the size would wrap to a few bytes */
+    return NULL;
+  }
   log_buffer_t *b = mu_malloc(sizeof *b + al->buffer_size);
   if (b) {
     b->len = 0;
