@@ -21,13 +21,23 @@ mu_timestamp_t mu_timestamp_mono_now(void) {
 
 /* Converting a double outside int64's range is undefined (x86 gives
  * INT64_MIN: a huge delay became a time in the far past), and so is an
- * overflowing sum: both saturate instead. */
+ * overflowing sum: both saturate instead. A delay beyond int64 is added in
+ * double, since clamping it first would let a timestamp of the other sign
+ * pull the sum back into range (INT64_MIN + 1e300 s would be -1 us). */
 mu_timestamp_t mu_timestamp_add_seconds(mu_timestamp_t t, double seconds) {
   double us = seconds * (double)MU_MICROS_PER_SECOND;
   if (isnan(us))
     return t;
   const double two63 = 9223372036854775808.0;
-  int64_t d = us >= two63 ? INT64_MAX : us <= -two63 ? INT64_MIN : (int64_t)llround(us);
+  if (us >= two63 || us <= -two63) {
+    double sum = (double)t.us + us;
+    if (sum >= two63)
+      return (mu_timestamp_t){INT64_MAX};
+    if (sum <= -two63)
+      return (mu_timestamp_t){INT64_MIN};
+    return (mu_timestamp_t){(int64_t)llround(sum)};
+  }
+  int64_t d = (int64_t)llround(us);
   int64_t sum;
   if (__builtin_add_overflow(t.us, d, &sum))
     sum = d > 0 ? INT64_MAX : INT64_MIN;
