@@ -367,7 +367,11 @@ static size_t put_location(char *out, const char *file, int line) {
 
 static size_t format_line(char *buf, mu_log_level_t level, const char *file, int line,
                           const char *func, int errnum, const char *fmt, va_list ap) {
-  const size_t cap = MU_LOG_LINE_MAX - 64; /* room for the " - file:line\n" tail */
+  /* A line keeps at most keep - 1 bytes before the " - file:line\n" tail. It
+   * is formatted with one byte more, so that filling that byte, not merely
+   * reaching the limit (a message that fits exactly), is what says "cut". */
+  const size_t keep = MU_LOG_LINE_MAX - 64;
+  const size_t cap = keep + 1;
   size_t n = format_time(buf);
   memcpy(buf + n, mu_current_thread_tid_string(), 6);
   n += 6;
@@ -381,8 +385,10 @@ static size_t format_line(char *buf, mu_log_level_t level, const char *file, int
   format_message(buf, &n, cap, fmt, ap);
   if (errnum != 0)
     append(buf, &n, cap, ": %s (errno=%d)", mu_strerror_tl(errnum), errnum);
-  if (n >= cap - 1)
-    memcpy(buf + cap - 4, "...", 3); /* cut: say so */
+  if (n >= keep) { /* cut: say so */
+    n = keep - 1;
+    memcpy(buf + n - 3, "...", 3);
+  }
   return n + put_location(buf + n, file, line);
 }
 
