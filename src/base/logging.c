@@ -376,9 +376,11 @@ static size_t format_line(char *buf, mu_log_level_t level, const char *file, int
   memcpy(buf + n, mu_current_thread_tid_string(), 6);
   n += 6;
   buf[n++] = ' ';
-  memcpy(buf + n, k_level_names[level], 6);
+  /* A level outside the enum (a bad call) must not index past the table. */
+  bool known = (unsigned)level < MU_LOG_LEVEL_COUNT;
+  memcpy(buf + n, known ? k_level_names[level] : "?     ", 6);
   n += 6;
-  if (level <= MU_LOG_LEVEL_DEBUG) {
+  if ((unsigned)level <= MU_LOG_LEVEL_DEBUG) {
     put(buf, &n, cap, func, strlen(func));
     put(buf, &n, cap, " ", 1);
   }

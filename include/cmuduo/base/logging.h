@@ -54,7 +54,9 @@ void mu_log_set_flush(mu_log_flush_fn fn, void *arg);
 void mu_log_flush(void);
 
 /* The machinery behind the macros. errnum != 0 appends its text. A FATAL line
- * flushes and aborts. Lines longer than 4000 bytes are cut and end in "...". */
+ * flushes and aborts. Lines longer than 4000 bytes are cut and end in "...".
+ * A level outside TRACE..FATAL is written with "?" as its name (not filtered,
+ * not fatal). */
 void mu_log_write(mu_log_level_t level, const char *file, int line, const char *func,
                   int errnum, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 _Noreturn void mu_log_fatal(const char *file, int line, const char *func, int errnum,
