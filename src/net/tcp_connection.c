@@ -52,7 +52,9 @@ typedef struct conn_ext {
 enum {
   k_reading = 1u << 0,      /* the user wants input (start_read/stop_read) */
   k_input_paused = 1u << 1, /* input reached the cap: not reading until consumed */
-  k_peer_closed = 1u << 2,  /* read returned 0 while output was queued */
+  /* read returned 0: while output was queued (then the drain closes), or at
+   * any time in half-open mode (then shutdown() closes) */
+  k_peer_closed = 1u << 2,
   k_sending_file = 1u << 3, /* file regions are queued (conn_ext_t.files) */
   /* shutdown() has reached the loop: half-close once the output drains. The
    * state alone cannot say so: shutdown() sets DISCONNECTING in the caller's
@@ -481,8 +483,15 @@ static void mu_tcp_connection_shutdown_in_loop(void *p) {
   mu_tcp_connection_t *conn = p;
   if (get_state(conn) == MU_TCP_DISCONNECTING) {
     conn->flags |= k_shutdown_wanted;
-    if (!mu_channel_is_writing(&conn->channel))
+    if (mu_channel_is_writing(&conn->channel)) {
+      /* handle_write half-closes (or closes) once the output drains */
+    } else if (conn->flags & k_peer_closed) {
+      /* Half-open mode, the peer done already: both sides are, close. Queued,
+       * as this may run inside a callback of this connection. */
+      queue_close(conn);
+    } else {
       mu_sockets_shutdown_write(conn->channel.fd);
+    }
   }
   mu_tcp_connection_unref(conn);
 }
@@ -568,12 +577,34 @@ static inline void on_input(mu_tcp_connection_t *conn, mu_timestamp_t t, size_t 
   settle_input(conn);
 }
 
+/* Half-open mode: the peer's FIN stops reading (level-triggered polling
+ * would report the end of file again and again) and, unless the connection
+ * is on its way down already, goes to the owner instead of closing. */
+static void peer_half_closed(mu_tcp_connection_t *conn) {
+  conn->flags |= k_peer_closed;
+  update_reading(conn);
+  if (conn->flags & k_shutdown_wanted) {
+    /* Our side was done too: close now, or once the output drains. */
+    if (!mu_channel_is_writing(&conn->channel))
+      mu_tcp_connection_handle_close(&conn->channel, conn);
+    return;
+  }
+  /* DISCONNECTING: a shutdown() on its way here (it closes, the peer being
+   * done) or a close finishes the connection; the owner asked for that. */
+  if (get_state(conn) == MU_TCP_CONNECTED)
+    conn->owner->half_close_cb(conn, conn->owner->half_close_arg);
+}
+
 /* A read returned n <= 0 (err: its errno): end of stream or an error. */
 static COLD void handle_read_end(mu_tcp_connection_t *conn, ssize_t n, int err) {
   mu_channel_t *ch = &conn->channel;
   if (conn->input.flags & MU_BUFFER_BORROWED)
     mu_buffer_end_borrow(&conn->input);
   if (n == 0) {
+    if (conn->owner->half_close_cb != NULL && get_state(conn) != MU_TCP_DISCONNECTED) {
+      peer_half_closed(conn);
+      return;
+    }
     if ((mu_buffer_readable_bytes(&conn->output) > 0 || (conn->flags & k_sending_file)) &&
         get_state(conn) != MU_TCP_DISCONNECTED) {
       /* Peer half-closed: first write out what the user already sent. */
@@ -840,9 +871,11 @@ static void mu_tcp_connection_handle_write(mu_channel_t *ch, void *arg) {
   mu_channel_disable_writing(ch);
   mu_buffer_release_if_empty(&conn->output);
   queue_write_complete(conn);
-  if (conn->flags & k_peer_closed) {
-    mu_tcp_connection_handle_close(
-        ch, conn); /* everything the user sent is out; finish the close */
+  if ((conn->flags & k_peer_closed) &&
+      ((conn->flags & k_shutdown_wanted) || conn->owner->half_close_cb == NULL)) {
+    /* Everything the user sent is out and the peer is done: finish the
+     * close (in half-open mode only once the owner has said shutdown). */
+    mu_tcp_connection_handle_close(ch, conn);
   } else if (conn->flags & k_shutdown_wanted) {
     mu_sockets_shutdown_write(ch->fd);
   }

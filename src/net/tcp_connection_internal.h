@@ -27,7 +27,12 @@ typedef struct mu_conn_owner {
   mu_high_water_mark_fn high_water_mark_cb;
   void *high_water_mark_arg;
   size_t high_water_mark;
-  size_t input_cap;     /* 0: no cap */
+  size_t input_cap; /* 0: no cap */
+  /* Half-open mode (set: the peer's FIN does not close; see
+   * mu_tcp_server_set_half_close_callback). Read on the end-of-file and
+   * drained-output paths only, never per message. */
+  mu_half_close_fn half_close_cb;
+  void *half_close_arg;
   char name_prefix[96]; /* "Name-ip:port#" */
 } mu_conn_owner_t;
 

@@ -130,6 +130,11 @@ void mu_tcp_server_set_high_water_mark_callback(mu_tcp_server_t *s,
 void mu_tcp_server_set_input_cap(mu_tcp_server_t *s, size_t bytes) {
   s->owner->input_cap = bytes;
 }
+void mu_tcp_server_set_half_close_callback(mu_tcp_server_t *s, mu_half_close_fn fn,
+                                           void *arg) {
+  s->owner->half_close_cb = fn;
+  s->owner->half_close_arg = arg;
+}
 
 static int mu_tcp_server_start_in_loop(mu_tcp_server_t *s) {
   int rc = mu_event_loop_thread_pool_start(s->pool, s->thread_init, s->thread_init_arg);

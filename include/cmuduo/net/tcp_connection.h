@@ -41,6 +41,13 @@ typedef void (*mu_write_complete_fn)(mu_tcp_connection_t *conn, void *arg);
 typedef void (*mu_high_water_mark_fn)(mu_tcp_connection_t *conn, size_t queued,
                                       void *arg);
 
+/* The peer half-closed (its FIN arrived: it sends nothing more) on a
+ * connection in half-open mode (mu_tcp_server_set_half_close_callback).
+ * Reading has stopped; the connection stays up for sending until the owner
+ * calls mu_tcp_connection_shutdown (the output drains, then the connection
+ * closes: both sides are done) or mu_tcp_connection_force_close. */
+typedef void (*mu_half_close_fn)(mu_tcp_connection_t *conn, void *arg);
+
 typedef enum mu_tcp_connection_state {
   MU_TCP_CONNECTING,
   MU_TCP_CONNECTED,
@@ -111,7 +118,16 @@ int mu_tcp_connection_send_file_with_head(mu_tcp_connection_t *conn, const void 
                                           size_t head_len, int fd, uint64_t offset,
                                           uint64_t len);
 
-/* Half-closes (SHUT_WR) once the output queue has drained. Thread-safe. */
+/* Half-closes (SHUT_WR) once the output queue has drained. Thread-safe.
+ * If the peer has half-closed already (half-open mode), the connection
+ * closes instead once the output has drained: neither side sends any more.
+ *
+ * When the peer half-closes (read returns 0): by default the connection
+ * writes out what is still queued and closes (DOWN), as muduo does, so bytes
+ * sent later (an answer finished by another thread) are lost. In half-open
+ * mode (mu_tcp_server_set_half_close_callback) it only stops reading and
+ * tells the owner, who still sends and then calls shutdown or force_close.
+ * In both, a write that fails (the peer reset, EPIPE) closes at once. */
 void mu_tcp_connection_shutdown(mu_tcp_connection_t *conn);
 /* Closes now, dropping queued output. Thread-safe. */
 void mu_tcp_connection_force_close(mu_tcp_connection_t *conn);

@@ -64,6 +64,20 @@ void mu_tcp_server_set_high_water_mark_callback(mu_tcp_server_t *server,
 /* Unread input per connection past which reading stops (0: no cap).
  * Default MU_TCP_DEFAULT_INPUT_CAP. */
 void mu_tcp_server_set_input_cap(mu_tcp_server_t *server, size_t bytes);
+/* Half-open mode for the server's connections (fn non-NULL; NULL turns it
+ * off, the default): when a peer half-closes (its FIN arrives), the
+ * connection stops reading and fn runs once, in the connection's loop
+ * thread, instead of the connection closing. It stays up for sending until
+ * the owner calls mu_tcp_connection_shutdown (the output drains, then it
+ * closes) or mu_tcp_connection_force_close: what a server needs whose
+ * answer may be finished later (another thread, a timer) for a client that
+ * half-closes after its request (`nc -N`). Until then nothing watches the
+ * socket (a peer that goes away is seen at the next write): bound such a
+ * connection with a timer. fn does not run when the connection was already
+ * shutting down or closing (shutdown(), force_close*()): that goes on and
+ * closes as without the mode. Before start. */
+void mu_tcp_server_set_half_close_callback(mu_tcp_server_t *server, mu_half_close_fn fn,
+                                           void *arg);
 
 /* Starts the thread pool and listens. Thread-safe and idempotent. Returns 0 or
  * a negative errno (called from another thread, listening happens in the base
