@@ -355,17 +355,21 @@ static void test_drop_reports_count(void) {
   mu_async_logging_t *al = new_mem_logger(&s, 8 << 10, 4);
   CHECK_EQ(mu_async_logging_start(al), 0);
   int seq = 0;
-  /* Fill buffers until the back end is stuck in its first write. */
-  pthread_mutex_lock(&s.mutex);
-  for (int i = 0; i < 20000 && !s.entered; ++i) {
-    pthread_mutex_unlock(&s.mutex);
+  /* Fill one buffer and start the next (81 lines fit in 8 KiB), which wakes
+   * the back end, then wait until it is stuck in its first write. Appending on
+   * meanwhile could fill the queue and drop lines before the back end ran (a
+   * loaded machine), and the checks below expect one drop episode. */
+  for (int i = 0; i < 100; ++i)
     drop_line(al, "line", seq++);
-    if (seq % 100 == 0)
-      sleep_ms(1);
+  pthread_mutex_lock(&s.mutex);
+  for (int i = 0; i < 30000 && !s.entered; ++i) { /* up to 30 s */
+    pthread_mutex_unlock(&s.mutex);
+    sleep_ms(1);
     pthread_mutex_lock(&s.mutex);
   }
   CHECK(s.entered);
   pthread_mutex_unlock(&s.mutex);
+  CHECK_EQ(mu_async_logging_dropped_lines(al), 0);
   /* Now the queue fills (4 buffers of 81 lines) and then lines drop. */
   for (int i = 0; i < 20000 && mu_async_logging_dropped_lines(al) == 0; ++i) {
     drop_line(al, "line", seq++);
