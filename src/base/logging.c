@@ -373,8 +373,11 @@ static size_t format_line(char *buf, mu_log_level_t level, const char *file, int
   const size_t keep = MU_LOG_LINE_MAX - 64;
   const size_t cap = keep + 1;
   size_t n = format_time(buf);
-  memcpy(buf + n, mu_current_thread_tid_string(), 6);
-  n += 6;
+  /* Width 6, wider for a tid past 999999 (pid_max may be 4194304). */
+  const char *tid = mu_current_thread_tid_string();
+  size_t tid_len = strlen(tid);
+  memcpy(buf + n, tid, tid_len);
+  n += tid_len;
   buf[n++] = ' ';
   /* A level outside the enum (a bad call) must not index past the table. */
   bool known = (unsigned)level < MU_LOG_LEVEL_COUNT;

@@ -13,7 +13,8 @@ extern "C" {
 /* The kernel thread id (gettid), cached after the first call; the cache is
  * refreshed in the child after fork(). */
 pid_t mu_current_thread_tid(void);
-/* The tid as a right-aligned decimal string of width 6 ("  1234"), for log lines. */
+/* The tid as a right-aligned decimal string of width 6 ("  1234"), wider for a
+ * tid past 999999 (Linux allows up to 4194304), for log lines. */
 const char *mu_current_thread_tid_string(void);
 /* The thread's name: "main" for the main thread, "thread" for others until named. */
 const char *mu_current_thread_name(void);
