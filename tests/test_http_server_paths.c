@@ -777,7 +777,8 @@ static void gone_send_file_in_loop(void *p) {
   expect_pair_closed(sv);
 }
 
-/* The client closes while its response is parked; then the response is used
+/* The client goes away (a reset: a FIN alone is a half-close, which the
+ * server answers) while its response is parked; then the response is used
  * from main() (another thread) and from the loop. */
 static void test_client_gone(void) {
   ht_server_t s;
@@ -785,8 +786,11 @@ static void test_client_gone(void) {
   ht_client_t *c[4];
   for (int i = 0; i < 4; ++i)
     c[i] = park(s.port, i);
-  for (int i = 0; i < 4; ++i)
+  for (int i = 0; i < 4; ++i) {
+    tt_close_with_rst(c[i]->fd);
+    c[i]->fd = -1;
     ht_close(c[i]);
+  }
   CHECK_EQ(ht_server_wait_connections(&s, 0, 30), 0);
   /* From another thread. */
   int sv[2];
