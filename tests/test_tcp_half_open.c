@@ -9,7 +9,8 @@
  *   in callback    send + shutdown inside the callback itself
  *   ours first     our shutdown() before the peer's FIN: the FIN closes, no
  *                  callback
- *   reset          the peer resets after its FIN: the next sends close
+ *   reset          the peer resets after its FIN: the next sends close;
+ *                  a reset without a FIN closes at once, no callback
  *   mode off       today's (muduo's) behaviour: the FIN closes once the echo
  *                  is out; later sends are refused */
 #include "tcp_test_util.h"
@@ -141,6 +142,19 @@ static void reset_after_half_close(st_t *st, tt_server_t *srv) {
   mu_tcp_connection_unref(conn);
 }
 
+/* A reset with no FIN before it is no half-close (the error that polling
+ * reports first must not make the read of 0 after it look like one): the
+ * connection closes at once, without the callback. */
+static void reset_without_fin(st_t *st, tt_server_t *srv) {
+  int before = atomic_load(&st->half_closes);
+  int fd = tt_connect(srv->port);
+  tt_write_all(fd, "q", 1);
+  CHECK_EQ(tt_server_wait_connections(srv, 1, 20), 1);
+  tt_close_with_rst(fd);
+  CHECK_EQ(tt_server_wait_connections(srv, 0, 20), 0);
+  CHECK_EQ(atomic_load(&st->half_closes), before);
+}
+
 static void run_mode_on(int io_threads, uint64_t seed) {
   st_t st = {.mode = MODE_HOLD};
   tt_server_t srv;
@@ -149,11 +163,12 @@ static void run_mode_on(int io_threads, uint64_t seed) {
   answer_later(&st, &srv, tt_mix64(seed));
   force_close_half_open(&st, &srv);
   reset_after_half_close(&st, &srv);
+  reset_without_fin(&st, &srv);
   CHECK_EQ(atomic_load(&st.half_closes), 3);
-  CHECK_EQ(atomic_load(&st.counters.up), 3);
-  CHECK_EQ(atomic_load(&st.counters.down), 3);
+  CHECK_EQ(atomic_load(&st.counters.up), 4);
+  CHECK_EQ(atomic_load(&st.counters.down), 4);
   tt_server_stop(&srv);
-  printf("  half-open, io_threads=%d: answered later, force_close, reset\n", io_threads);
+  printf("  half-open, io_threads=%d: answered later, force_close, resets\n", io_threads);
 }
 
 /* send + shutdown inside the callback: the answer, then end of file. */

@@ -61,6 +61,9 @@ enum {
    * thread while that thread's earlier sends may still be queued to the loop,
    * and a drain seen in between must not half-close ahead of them. */
   k_shutdown_wanted = 1u << 4,
+  /* The socket reported an error (SO_ERROR, read by handle_error, which
+   * clears it): a read of 0 that follows is a reset, not the peer's FIN. */
+  k_socket_error = 1u << 5,
 };
 
 /* Ordered by use: what every message touches first, together (the channel,
@@ -344,6 +347,7 @@ static void mu_tcp_connection_handle_error(mu_channel_t *ch, void *arg) {
   mu_tcp_connection_t *conn = arg;
   int err = mu_sockets_get_socket_error(ch->fd);
   if (err != 0) {
+    conn->flags |= k_socket_error;
     MU_LOG_DEBUG("connection %s%llu: SO_ERROR = %d %s", conn->owner->name_prefix,
                  (unsigned long long)conn->id, err, mu_strerror_tl(err));
   }
@@ -601,7 +605,8 @@ static COLD void handle_read_end(mu_tcp_connection_t *conn, ssize_t n, int err) 
   if (conn->input.flags & MU_BUFFER_BORROWED)
     mu_buffer_end_borrow(&conn->input);
   if (n == 0) {
-    if (conn->owner->half_close_cb != NULL && get_state(conn) != MU_TCP_DISCONNECTED) {
+    if (conn->owner->half_close_cb != NULL && !(conn->flags & k_socket_error) &&
+        get_state(conn) != MU_TCP_DISCONNECTED) {
       peer_half_closed(conn);
       return;
     }
