@@ -418,8 +418,18 @@ int mu_http_response_format_simple(mu_buffer_t *out, const char *date, size_t da
   return 0;
 }
 
+/* The client half-closed and sent nothing after this request: the
+ * connection's last response, which says so (it closes after it). A request
+ * that follows in part only is dropped then; the close comes all the same. */
+static bool last_before_peer_close(const mu_http_response_t *r) {
+  const http_conn_t *hc = r->hc;
+  return hc->peer_done &&
+         mu_buffer_readable_bytes(mu_tcp_connection_input_buffer(hc->conn)) == 0;
+}
+
 static bool wants_close(const mu_http_response_t *r) {
-  return r->close || r->req == NULL || !mu_http_request_keep_alive(r->req);
+  return r->close || r->req == NULL || !mu_http_request_keep_alive(r->req) ||
+         last_before_peer_close(r);
 }
 
 /* ---- finishing, in the loop thread --------------------------------------- */

@@ -405,6 +405,12 @@ static void process_input(http_conn_t *hc, mu_buffer_t *in, int64_t now) {
     }
     dispatch(hc, mu_http_parser_take_request(&hc->parser), now);
   }
+  /* The client half-closed and every request it sent in full is answered
+   * (an incomplete one cannot be completed any more): close once the
+   * responses are out. */
+  if (hc->peer_done && !hc->gone && !hc->out_blocked && hc->phase != MU_HC_PENDING &&
+      hc->phase != MU_HC_CLOSING)
+    enter_closing(hc);
   if (hc->phase == MU_HC_CLOSING)
     mu_buffer_retrieve_all(in);
   if (!hc->gone)
@@ -434,6 +440,38 @@ static void resume_input(http_conn_t *hc) {
   /* The input cap may have paused reading meanwhile. */
   if (!hc->gone && !mu_tcp_connection_is_reading(conn))
     mu_tcp_connection_start_read(conn);
+}
+
+/* The client half-closed (shutdown(SHUT_WR), `nc -N`): it sends nothing
+ * more but still reads, so it is answered, as nginx and Node do, rather than
+ * closed on (its answer may still be on a worker thread). The TCP layer has
+ * stopped reading and waits for our shutdown or close. */
+static void on_half_close(mu_tcp_connection_t *conn, void *arg) {
+  (void)arg;
+  http_conn_t *hc = mu_tcp_connection_get_context(conn);
+  if (hc == NULL) {
+    mu_tcp_connection_force_close(conn);
+    return;
+  }
+  if (hc->gone)
+    return;
+  hc->peer_done = true;
+  switch (hc->phase) {
+    case MU_HC_IDLE:
+      /* Requests held back (output above the mark) go on with the drain;
+       * otherwise answer what is buffered now, or close if nothing is. */
+      if (!hc->out_blocked)
+        process_input(hc, mu_tcp_connection_input_buffer(conn), loop_now_us(hc->lp));
+      break;
+    case MU_HC_HEAD:
+    case MU_HC_BODY:
+      enter_closing(hc); /* the rest of this request cannot come */
+      break;
+    default:
+      /* PENDING: once the response is done, process_input closes. CLOSING:
+       * closing already. */
+      break;
+  }
 }
 
 static void on_write_complete(mu_tcp_connection_t *conn, void *arg) {
@@ -559,6 +597,7 @@ mu_http_server_t *mu_http_server_new(mu_event_loop_t *loop, const mu_inet_addres
   mu_tcp_server_set_connection_callback(s->tcp, on_connection, sh);
   mu_tcp_server_set_message_callback(s->tcp, on_message, sh);
   mu_tcp_server_set_write_complete_callback(s->tcp, on_write_complete, sh);
+  mu_tcp_server_set_half_close_callback(s->tcp, on_half_close, sh);
   return s;
 }
 

@@ -152,6 +152,9 @@ struct http_conn {
   uint64_t last_sent;    /* bytes_sent at the last sweep: output progress */
   unsigned files_queued; /* send_file regions since the output last drained */
   bool gone;             /* the down callback ran */
+  /* The client half-closed: what it sent in full is answered (the last
+   * response says Connection: close), then the connection closes. */
+  bool peer_done;
   bool listed;
 };
 

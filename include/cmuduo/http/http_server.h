@@ -26,7 +26,15 @@
  *    timeout, with 408 if part of a request had arrived (slowloris), and an
  *    idle keep-alive connection after the idle timeout, silently;
  *  - keeps or closes the connection by the request's version and Connection
- *    header and the response's set_close.
+ *    header and the response's set_close;
+ *  - answers a client that half-closes after sending (shutdown(SHUT_WR),
+ *    `nc -N`): every request it sent in full is answered, in order, also
+ *    when the handler finishes later in another thread; the last response
+ *    carries "Connection: close" and the connection closes once it is out.
+ *    A request left incomplete is dropped; with nothing pending the
+ *    connection closes at once. (A client that closes for good sends the
+ *    same FIN: its pending response is still written, then the connection
+ *    closes.)
  *
  * Threads: set everything before start(); the functions are base-loop-thread
  * only except start(), which is thread-safe. The handler runs in the
