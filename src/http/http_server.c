@@ -19,7 +19,7 @@ struct mu_http_server {
   mu_event_loop_t *loop;
   mu_tcp_server_t *tcp;
   http_shared_t *sh;
-  _Atomic bool started;
+  bool configured; /* under sh->mutex: start() set the TCP server up */
 };
 
 /* The batch is given back when it grew past this (a large streamed chunk). */
@@ -697,9 +697,14 @@ void mu_http_server_set_high_water_mark(mu_http_server_t *s, size_t bytes) {
   s->sh->high_water_mark = bytes > 0 ? bytes : 1;
 }
 
-int mu_http_server_start(mu_http_server_t *s) {
-  if (!atomic_exchange(&s->started, true)) {
-    http_shared_t *sh = s->sh;
+/* Sets the TCP server up for HTTP once. Under the mutex, so that a second
+ * start() racing the first waits until the settings are in before it may
+ * start listening itself (an atomic flag let it through at once). */
+static void configure_once(mu_http_server_t *s) {
+  http_shared_t *sh = s->sh;
+  pthread_mutex_lock(&sh->mutex);
+  if (!s->configured) {
+    s->configured = true;
     mu_tcp_server_set_high_water_mark_callback(s->tcp, NULL, NULL, sh->high_water_mark);
     /* Input waits unparsed only while a response is pending: a pipelining
      * client may run ahead by about one request head, not without bound. */
@@ -710,6 +715,11 @@ int mu_http_server_start(mu_http_server_t *s) {
       cap = MU_TCP_DEFAULT_INPUT_CAP;
     mu_tcp_server_set_input_cap(s->tcp, cap);
   }
+  pthread_mutex_unlock(&sh->mutex);
+}
+
+int mu_http_server_start(mu_http_server_t *s) {
+  configure_once(s);
   return mu_tcp_server_start(s->tcp);
 }
 
