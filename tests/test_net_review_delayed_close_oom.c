@@ -11,28 +11,9 @@
 #include "cmuduo/cmuduo.h"
 #include "tcp_test_util.h"
 #include "test_util.h"
+#include "alloc_countdown.h"
 
-/* ---- an allocator that fails the k-th allocation of this thread --------- */
-
-static __thread int t_fail_in; /* 0: off; n: the n-th allocation from now fails */
-static __thread int t_failed;  /* allocations failed while armed */
-
-static bool admit(void) {
-  if (t_fail_in > 0 && --t_fail_in == 0) {
-    t_failed++;
-    return false;
-  }
-  return true;
-}
-
-static void *cd_malloc(size_t n) {
-  return admit() ? malloc(n) : NULL;
-}
-static void *cd_realloc(void *p, size_t n) {
-  return admit() ? realloc(p, n) : NULL;
-}
-
-static const mu_allocator_t k_countdown = {cd_malloc, cd_realloc, free};
+/* (tests/alloc_countdown.h: tt_fail_in, tt_failed, tt_countdown_allocator) */
 
 /* ---- the scenario ------------------------------------------------------- */
 
@@ -56,11 +37,11 @@ static void on_connection(mu_tcp_connection_t *conn, void *arg) {
     return;
   }
   g.up++;
-  t_failed = 0;
-  t_fail_in = g.k;
+  tt_failed = 0;
+  tt_fail_in = g.k;
   mu_tcp_connection_force_close_with_delay(conn, 0.01);
-  t_fail_in = 0;
-  g.failed[g.k] = t_failed;
+  tt_fail_in = 0;
+  g.failed[g.k] = tt_failed;
   /* Promised from here on: DISCONNECTING, sends refused, a close coming. */
   CHECK_EQ(mu_tcp_connection_state(conn), MU_TCP_DISCONNECTING);
   CHECK_EQ(mu_tcp_connection_send_str(conn, "refused"), -ENOTCONN);
@@ -75,7 +56,7 @@ static bool is_down(void *arg) {
 }
 
 int main(void) {
-  mu_set_allocator(&k_countdown);
+  mu_set_allocator(&tt_countdown_allocator);
   tt_init("net_review_delayed_close_oom", 120);
   g.loop = mu_event_loop_new();
   CHECK(g.loop != NULL);

@@ -13,19 +13,9 @@
 #include "cmuduo/cmuduo.h"
 #include "tcp_test_util.h"
 #include "test_util.h"
+#include "alloc_countdown.h"
 
-static __thread int t_fail_in; /* 0: off; n: the n-th allocation from now fails */
-
-static bool admit(void) {
-  return !(t_fail_in > 0 && --t_fail_in == 0);
-}
-static void *cd_malloc(size_t n) {
-  return admit() ? malloc(n) : NULL;
-}
-static void *cd_realloc(void *p, size_t n) {
-  return admit() ? realloc(p, n) : NULL;
-}
-static const mu_allocator_t k_countdown = {cd_malloc, cd_realloc, free};
+/* (tests/alloc_countdown.h: tt_fail_in, tt_failed, tt_countdown_allocator) */
 
 static mu_event_loop_t *g_loop;
 static int g_up, g_down, g_fillers;
@@ -45,14 +35,14 @@ static void on_connection(mu_tcp_connection_t *conn, void *arg) {
    * is the one refused (and nothing else allocates in between). */
   int rc = 0;
   while (rc == 0 && g_fillers < 1000000) {
-    t_fail_in = 1;
+    tt_fail_in = 1;
     rc = mu_event_loop_queue_in_loop(g_loop, noop, NULL);
     g_fillers += rc == 0;
   }
   CHECK_EQ(rc, -ENOMEM);
-  t_fail_in = 1;
+  tt_fail_in = 1;
   mu_tcp_connection_force_close(conn);
-  t_fail_in = 0;
+  tt_fail_in = 0;
   CHECK_EQ(mu_tcp_connection_state(conn), MU_TCP_DISCONNECTING);
   CHECK_EQ(mu_tcp_connection_send_str(conn, "refused"), -ENOTCONN);
 }
@@ -68,7 +58,7 @@ static bool is_down(void *arg) {
 }
 
 int main(void) {
-  mu_set_allocator(&k_countdown);
+  mu_set_allocator(&tt_countdown_allocator);
   tt_init("net_review_force_close_oom", 60);
   g_loop = mu_event_loop_new();
   CHECK(g_loop != NULL);

@@ -19,19 +19,9 @@
 #include "cmuduo/cmuduo.h"
 #include "tcp_test_util.h"
 #include "test_util.h"
+#include "alloc_countdown.h"
 
-static __thread int t_fail_in; /* 0: off; n: the n-th allocation from now fails */
-
-static bool admit(void) {
-  return !(t_fail_in > 0 && --t_fail_in == 0);
-}
-static void *cd_malloc(size_t n) {
-  return admit() ? malloc(n) : NULL;
-}
-static void *cd_realloc(void *p, size_t n) {
-  return admit() ? realloc(p, n) : NULL;
-}
-static const mu_allocator_t k_countdown = {cd_malloc, cd_realloc, free};
+/* (tests/alloc_countdown.h: tt_fail_in, tt_failed, tt_countdown_allocator) */
 
 enum { k_file_len = 4 << 20 };
 static const char k_marker[] = "MARKER";
@@ -46,9 +36,9 @@ static void on_connection(mu_tcp_connection_t *conn, void *arg) {
     return;
   int fd = dup(g_file);
   CHECK(fd >= 0);
-  t_fail_in = 1;
+  tt_fail_in = 1;
   int rc = mu_tcp_connection_send_file(conn, fd, 0, k_file_len);
-  t_fail_in = 0;
+  tt_fail_in = 0;
   atomic_store(&g_sent, (long)mu_tcp_connection_bytes_sent(conn));
   atomic_store(&g_rc, rc);
   mu_tcp_connection_send(conn, k_marker, sizeof k_marker - 1);
@@ -78,7 +68,7 @@ static int make_file(void) {
 }
 
 int main(void) {
-  mu_set_allocator(&k_countdown);
+  mu_set_allocator(&tt_countdown_allocator);
   tt_init("net_review_send_file_oom", 120);
   g_file = make_file();
   tt_server_t s;
