@@ -6,6 +6,7 @@
 #ifndef CMUDUO_TESTS_ALLOC_COUNTDOWN_H
 #define CMUDUO_TESTS_ALLOC_COUNTDOWN_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
@@ -17,6 +18,7 @@ static __thread int tt_failed;  /* allocations failed while armed */
 static inline bool tt_countdown_admit(void) {
   if (tt_fail_in > 0 && --tt_fail_in == 0) {
     tt_failed++;
+    errno = ENOMEM;
     return false;
   }
   return true;

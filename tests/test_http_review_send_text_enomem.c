@@ -5,38 +5,19 @@
  * return value, as the async example of docs/http.md does: the client must
  * not wait forever (it sees the connection close), and the connection must
  * go (the response's reference on it is released). The allocator fails the
- * next allocation of the worker's thread. */
+ * next allocation of the worker's thread (tests/alloc_countdown.h). */
 #include <poll.h>
 
+#include "alloc_countdown.h"
 #include "test_http_server_util.h"
-
-static _Thread_local int t_fail_next;
-
-static void *failing_malloc(size_t n) {
-  if (t_fail_next > 0) {
-    --t_fail_next;
-    errno = ENOMEM;
-    return NULL;
-  }
-  return malloc(n);
-}
-
-static void *failing_realloc(void *p, size_t n) {
-  if (t_fail_next > 0) {
-    --t_fail_next;
-    errno = ENOMEM;
-    return NULL;
-  }
-  return realloc(p, n);
-}
 
 static ht_worker_t g_worker;
 static _Atomic int g_rc = 1;
 
 static void answer_later(void *p) {
-  t_fail_next = 1;
+  tt_fail_in = 1;
   int rc = mu_http_response_send_text(p, 200, "late answer\n");
-  t_fail_next = 0;
+  tt_fail_in = 0;
   atomic_store(&g_rc, rc); /* and nothing more: the example ignores it */
 }
 
@@ -48,8 +29,7 @@ static void on_request(const mu_http_request_t *req, mu_http_response_t *resp,
 }
 
 int main(void) {
-  mu_allocator_t a = {failing_malloc, failing_realloc, free};
-  mu_set_allocator(&a);
+  mu_set_allocator(&tt_countdown_allocator);
   tt_init("test_http_review_send_text_enomem", 120);
   ht_worker_start(&g_worker);
   for (int io = 0; io <= 1; ++io) {
