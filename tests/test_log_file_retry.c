@@ -83,22 +83,6 @@ static void append_line(mu_log_file_t *f, int t, int seq) {
   CHECK_EQ(mu_log_file_append(f, line, len), 0);
 }
 
-static char *slurp(const char *path, size_t *len) {
-  FILE *fp = fopen(path, "rb");
-  CHECK(fp != NULL);
-  CHECK(fseek(fp, 0, SEEK_END) == 0);
-  long n = ftell(fp);
-  CHECK(n >= 0);
-  CHECK(fseek(fp, 0, SEEK_SET) == 0);
-  char *buf = malloc((size_t)n + 1);
-  CHECK(buf != NULL);
-  CHECK(fread(buf, 1, (size_t)n, fp) == (size_t)n);
-  buf[n] = '\0';
-  fclose(fp);
-  *len = (size_t)n;
-  return buf;
-}
-
 typedef struct file_list {
   int n;
   char names[64][256];
@@ -141,7 +125,7 @@ static int check_and_remove_logs(const char *dir, int threads, int lines) {
     char path[512];
     snprintf(path, sizeof path, "%s/%s", dir, fl.names[i]);
     size_t len;
-    char *d = slurp(path, &len);
+    char *d = test_slurp(path, &len);
     CHECK(len == 0 || d[len - 1] == '\n');
     for (char *p = d; p < d + len;) {
       int t = -1, seq = -1;

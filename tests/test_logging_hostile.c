@@ -129,23 +129,6 @@ static void sleep_ms(int ms) {
   nanosleep(&ts, NULL);
 }
 
-static char *slurp(const char *path, size_t *len) {
-  FILE *fp = fopen(path, "rb");
-  CHECK(fp != NULL);
-  CHECK(fseek(fp, 0, SEEK_END) == 0);
-  long n = ftell(fp);
-  CHECK(n >= 0);
-  CHECK(fseek(fp, 0, SEEK_SET) == 0);
-  char *buf = malloc((size_t)n + 1);
-  CHECK(buf != NULL);
-  CHECK(fread(buf, 1, (size_t)n, fp) == (size_t)n);
-  buf[n] = '\0';
-  fclose(fp);
-  if (len)
-    *len = (size_t)n;
-  return buf;
-}
-
 static int count_of(const char *hay, const char *needle) {
   int n = 0;
   for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
@@ -176,7 +159,7 @@ static char *capture_end(const char *what) {
   close(g_saved_stderr);
   g_saved_stderr = -1;
   size_t len;
-  char *text = slurp(g_capture_path, &len);
+  char *text = test_slurp(g_capture_path, &len);
   CHECK(unlink(g_capture_path) == 0);
   fprintf(stderr, "[%s: %zu bytes on stderr]\n%.600s%s", what, len, text,
           len > 600 ? "...\n" : "");
@@ -299,7 +282,7 @@ static void test_file_full_disk(void) {
   free(err);
   CHECK_STREQ(mu_log_file_path(f, cur, sizeof cur), good);
   size_t glen;
-  char *got = slurp(good, &glen);
+  char *got = test_slurp(good, &glen);
   CHECK_EQ(glen, elen);
   CHECK(memcmp(got, expect, elen) == 0);
   free(got);
@@ -411,7 +394,7 @@ static void test_file_size_limit_lifted(void) {
   free(err);
   /* The lines written while the limit held are lost; the rest is whole. */
   size_t glen;
-  char *got = slurp(path, &glen);
+  char *got = test_slurp(path, &glen);
   CHECK_EQ(glen, elen);
   CHECK(memcmp(got, expect, elen) == 0);
   free(got);
@@ -511,7 +494,7 @@ static void test_file_create_errors(void) {
 /* ---- log file: a roll that cannot create the next file ------------------ */
 
 static void read_lines_check(const char *path, const char *tag, int from, int to) {
-  char *got = slurp(path, NULL);
+  char *got = test_slurp(path, NULL);
   char line[128];
   const char *p = got;
   for (int i = from; i < to; ++i) {
@@ -1311,7 +1294,7 @@ static int count_lines_in_dir(const char *dir, const char *tag, int *files) {
       continue;
     char path[512];
     snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-    char *text = slurp(path, NULL);
+    char *text = test_slurp(path, NULL);
     tally_t t;
     tally_sink(text, tag, &t);
     lines += (int)t.lines;
@@ -1458,7 +1441,7 @@ static void test_new_alloc_failures(void) {
   CHECK_EQ(mu_log_file_append(f, "still here\n", 11), 0);
   CHECK_EQ(mu_log_file_roll(f), 0);
   mu_log_file_free(f);
-  char *kept = slurp(p0, NULL);
+  char *kept = test_slurp(p0, NULL);
   CHECK_STREQ(kept, "still here\n");
   free(kept);
   int files = 0;

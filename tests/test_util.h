@@ -104,6 +104,25 @@ static inline void test_expect_death(void (*fn)(void *), void *arg, const char *
 
 /* The path of program `name` in this test's own directory (bin/ of its
  * build), into buf; the tests that run the example servers find them there. */
+/* The whole file at PATH, NUL-terminated, in a malloc'd buffer; its length
+ * in *len when len is not NULL. Any failure fails the test. */
+static inline char *test_slurp(const char *path, size_t *len) {
+  FILE *fp = fopen(path, "rb");
+  CHECK(fp != NULL);
+  CHECK(fseek(fp, 0, SEEK_END) == 0);
+  long n = ftell(fp);
+  CHECK(n >= 0);
+  CHECK(fseek(fp, 0, SEEK_SET) == 0);
+  char *buf = malloc((size_t)n + 1);
+  CHECK(buf != NULL);
+  CHECK(fread(buf, 1, (size_t)n, fp) == (size_t)n);
+  buf[n] = '\0';
+  fclose(fp);
+  if (len)
+    *len = (size_t)n;
+  return buf;
+}
+
 static inline void test_sibling_path(char *buf, size_t size, const char *name) {
   ssize_t n = readlink("/proc/self/exe", buf, size);
   CHECK(n > 0 && (size_t)n < size);
